@@ -1,0 +1,23 @@
+//! engram-core: the domain model of engram and the pure logic around it.
+//!
+//! Everything here is plain data and total functions: ids, validated newtypes (labels, names, limits), agents,
+//! memory blocks, messages, passages, runs and steps, and audit events. No I/O, no async runtime, no database:
+//! the store, the server and the runtime depend on this crate, never the other way round.
+
+pub mod agent;
+pub mod audit;
+pub mod block;
+pub mod clock;
+pub mod commitment;
+pub mod defaults;
+pub mod id;
+pub mod message;
+pub mod org;
+pub mod page;
+pub mod passage;
+pub mod run;
+pub mod search;
+pub mod text;
+pub mod validation;
+
+pub use validation::ValidationError;

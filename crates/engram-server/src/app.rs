@@ -1,0 +1,156 @@
+//! Composition of the HTTP application: shared state, the router with its middleware stack, and the
+//! [`Application`] that binds a listener and serves until a shutdown future resolves.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Request, Uri};
+use axum::middleware;
+use engram_core::agent::ModelRef;
+use engram_store::Store;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::api;
+use crate::auth::{self, Authenticator};
+use crate::config::ServerConfig;
+use crate::error::ApiError;
+use crate::idempotency;
+use crate::metrics::{self, Metrics};
+use crate::openapi::ApiDoc;
+
+/// Everything handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<ServerConfig>,
+    pub(crate) auth: Arc<Authenticator>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) default_embedding: ModelRef,
+    pub(crate) openapi_json: Arc<String>,
+}
+
+impl AppState {
+    /// Builds the state, validating the parts of the configuration the server interprets itself.
+    pub fn new(config: ServerConfig, store: Arc<dyn Store>) -> Result<Self, BindError> {
+        let default_embedding = ModelRef::parse("embedding_model", &config.embedding_model)
+            .map_err(|e| BindError::InvalidConfig(e.to_string()))?;
+        let auth = Authenticator::new(&config.api_keys).map_err(BindError::InvalidConfig)?;
+        Ok(Self {
+            store,
+            auth: Arc::new(auth),
+            metrics: Arc::new(Metrics::default()),
+            default_embedding,
+            openapi_json: Arc::new(String::new()),
+            config: Arc::new(config),
+        })
+    }
+}
+
+/// Builds the whole HTTP application for `state`.
+pub fn router(mut state: AppState) -> Router {
+    let protected = api::routes()
+        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer));
+    let (routes, openapi) =
+        OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(protected).merge(api::public_routes()).split_for_parts();
+    state.openapi_json = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
+
+    let body_limit = state.config.body_limit_bytes;
+    routes
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::layer))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let request_id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
+            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+async fn route_not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::RouteNotFound { method: method.to_string(), path: uri.path().to_owned() }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error(
+        "refusing to listen on {addr} without API keys: anyone who can reach it could read and change every agent. \
+         Configure api_keys, or listen on a loopback address such as 127.0.0.1"
+    )]
+    Exposed { addr: SocketAddr },
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A bound, not yet serving, HTTP server.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("addr", &self.listener.local_addr().ok()).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Validates the configuration and binds the listen address (port 0 picks a free port).
+    pub async fn bind(config: ServerConfig, store: Arc<dyn Store>) -> Result<Self, BindError> {
+        if config.api_keys.is_empty() && !config.listen.ip().is_loopback() {
+            return Err(BindError::Exposed { addr: config.listen });
+        }
+        let state = AppState::new(config, store)?;
+        let listener = TcpListener::bind(state.config.listen).await?;
+        Ok(Self { listener, state })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.state.config.listen)
+    }
+
+    /// True when no API keys are configured: requests are unauthenticated and act as the `default` organisation.
+    pub fn local_mode(&self) -> bool {
+        self.state.auth.local_mode()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish (up to 30 s).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let app = router(self.state);
+        let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+        let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = drained_tx.send(());
+        });
+        let mut serve = std::pin::pin!(serve.into_future());
+        tokio::select! {
+            result = &mut serve => result,
+            () = async {
+                let _ = drained_rx.await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            } => {
+                tracing::warn!("in-flight requests did not finish within 30 s of shutdown; stopping anyway");
+                Ok(())
+            }
+        }
+    }
+}

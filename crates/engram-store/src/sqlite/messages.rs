@@ -1,0 +1,140 @@
+//! Recall memory: appending messages to an agent's history (gap-free positions from 1) and listing it by position,
+//! forwards or backwards, between two messages and by role.
+
+use engram_core::ValidationError;
+use engram_core::audit::{Action, TargetKind, WriteContext};
+use engram_core::id::{AgentId, MessageId};
+use engram_core::message::{Message, MessageQuery, NewMessage, Order};
+use engram_core::org::OrgId;
+use engram_core::page::Page;
+
+use super::audit::{self, Event, new_salt, version_hash};
+use super::rows::{self, MESSAGE_COLUMNS, micros, stored_time, tool_calls_json};
+use super::{SqliteStore, agents};
+use crate::error::StoreError;
+
+pub(super) async fn append(
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    agent: AgentId,
+    messages: Vec<NewMessage>,
+) -> Result<Vec<Message>, StoreError> {
+    let mut tx = store.begin_write().await?;
+    let now = store.now();
+    let agent_id = agent.to_string();
+    agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
+    let mut position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM messages WHERE agent_id = ?1")
+        .bind(&agent_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut appended = Vec::with_capacity(messages.len());
+    for new in messages {
+        position += 1;
+        let id = MessageId::from_ulid(store.next_ulid());
+        let id_text = id.to_string();
+        let salt = new_salt();
+        let created_at = stored_time(new.created_at.unwrap_or(now));
+        sqlx::query(
+            "INSERT INTO messages (id, org_id, agent_id, position, run_id, step_id, role, content, reasoning, \
+             tool_calls, tool_call_id, tool_status, in_context, salt, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id_text)
+        .bind(ctx.org.as_str())
+        .bind(&agent_id)
+        .bind(position)
+        .bind(new.run_id.map(|r| r.to_string()))
+        .bind(new.step_id.map(|s| s.to_string()))
+        .bind(new.role.as_str())
+        .bind(&new.content)
+        .bind(new.reasoning.as_deref())
+        .bind(tool_calls_json(&new.tool_calls))
+        .bind(new.tool_call_id.as_deref())
+        .bind(new.tool_status.map(|s| s.as_str()))
+        .bind(new.in_context)
+        .bind(salt.0.as_slice())
+        .bind(micros(created_at))
+        .execute(&mut *tx)
+        .await?;
+        let after = version_hash(1, &salt, new.content.as_bytes());
+        let event = Event {
+            action: Action::MessageAppend,
+            target_kind: TargetKind::Message,
+            target_id: &id_text,
+            agent_id: Some(&agent_id),
+            before: None,
+            after: Some(&after),
+        };
+        audit::record(&mut tx, ctx, now, event).await?;
+        appended.push(Message {
+            id,
+            agent_id: agent,
+            run_id: new.run_id,
+            step_id: new.step_id,
+            role: new.role,
+            content: new.content,
+            reasoning: new.reasoning,
+            tool_calls: new.tool_calls,
+            tool_call_id: new.tool_call_id,
+            tool_status: new.tool_status,
+            in_context: new.in_context,
+            position,
+            created_at,
+        });
+    }
+    tx.commit().await?;
+    Ok(appended)
+}
+
+/// The position of message `id` in the agent's history; a cursor naming no message of the agent is invalid input.
+async fn position_of(
+    conn: &mut sqlx::SqliteConnection,
+    agent_id: &str,
+    field: &str,
+    id: MessageId,
+) -> Result<i64, StoreError> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT position FROM messages WHERE agent_id = ?1 AND id = ?2")
+        .bind(agent_id)
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    found.ok_or_else(|| ValidationError::new(field, format!("`{id}` is not a message of this agent")).into())
+}
+
+pub(super) async fn list(
+    store: &SqliteStore,
+    org: &OrgId,
+    agent: AgentId,
+    query: &MessageQuery,
+) -> Result<Page<Message>, StoreError> {
+    let mut conn = store.read().await?;
+    let agent_id = agent.to_string();
+    agents::require_exists(&mut conn, org, &agent_id).await?;
+    let after = match query.after {
+        Some(id) => Some(position_of(&mut conn, &agent_id, "after", id).await?),
+        None => None,
+    };
+    let before = match query.before {
+        Some(id) => Some(position_of(&mut conn, &agent_id, "before", id).await?),
+        None => None,
+    };
+    // `after` and `before` follow the listing's order: in a descending listing, "after" means older.
+    let (lower, upper, direction) = match query.order {
+        Order::Asc => (after.unwrap_or(0), before.unwrap_or(i64::MAX), "ASC"),
+        Order::Desc => (before.unwrap_or(0), after.unwrap_or(i64::MAX), "DESC"),
+    };
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE agent_id = ?1 AND position > ?2 AND position < ?3 \
+         AND (?4 IS NULL OR role = ?4) ORDER BY position {direction} LIMIT ?5"
+    );
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&agent_id)
+        .bind(lower)
+        .bind(upper)
+        .bind(query.role.map(|r| r.as_str()))
+        .bind(i64::from(query.limit.get()) + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+    let messages = found.iter().map(rows::message).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_overfetch(messages, query.limit, |m| m.id.to_string()))
+}

@@ -1,0 +1,200 @@
+//! The embedded SQLite backend: opening the data file, its two connection pools, pragmas and migrations.
+//!
+//! All writes go through a pool of exactly one connection, so writers queue inside the process instead of fighting
+//! over SQLite's file lock (no "database is locked" can reach a client); reads use a separate pool of read-only
+//! connections that see the last committed state through WAL. The per-object modules (`agents`, `blocks`,
+//! `attachments`, `passages`, `search`, `messages`, `idempotency`) hold the SQL; `audit` holds the one helper that
+//! records an audit event; `rows` decodes rows into domain types; `store_impl` wires them to the [`Store`] trait.
+//!
+//! [`Store`]: crate::Store
+
+mod agents;
+mod attachments;
+mod audit;
+mod blocks;
+mod idempotency;
+mod messages;
+mod passages;
+mod rows;
+mod search;
+mod store_impl;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, Transaction};
+use ulid::{Generator, Ulid};
+
+use engram_core::ValidationError;
+use engram_core::clock::{Clock, SystemClock};
+use engram_core::page::PageRequest;
+
+use crate::error::StoreError;
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "engram.db";
+
+/// The migrations this build knows, embedded at compile time.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Tuning for the SQLite backend.
+#[derive(Clone)]
+pub struct SqliteOptions {
+    /// Reader connections (the writer is a single separate connection).
+    pub read_connections: u32,
+    /// How long a statement waits for a lock before failing.
+    pub busy_timeout: Duration,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self { read_connections: 4, busy_timeout: Duration::from_secs(5), clock: Arc::new(SystemClock) }
+    }
+}
+
+impl std::fmt::Debug for SqliteOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteOptions")
+            .field("read_connections", &self.read_connections)
+            .field("busy_timeout", &self.busy_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SQLite store. Cloning is cheap and shares the pools.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: SqlitePool,
+    reader: SqlitePool,
+    clock: Arc<dyn Clock>,
+    /// Monotonic within one millisecond, so ids sort by creation even when several are made at once.
+    ids: Mutex<Generator>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish_non_exhaustive()
+    }
+}
+
+/// The highest migration version this build knows.
+pub fn known_schema_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `<data_dir>/engram.db` and applies migrations. A data directory written by a newer
+    /// engram is refused with [`StoreError::SchemaTooNew`] and left unchanged.
+    pub async fn open(data_dir: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
+        tokio::fs::create_dir_all(data_dir).await.map_err(|e| {
+            StoreError::Unavailable(format!("cannot create the data directory {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let connect = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(options.busy_timeout);
+        // Writers queue for the single connection; a generous wait keeps bursts of writes from failing.
+        let queue_wait = Duration::from_secs(60).max(options.busy_timeout);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(queue_wait)
+            .connect_with(connect.clone())
+            .await?;
+        if let Err(e) = migrate(&writer).await {
+            writer.close().await;
+            return Err(e);
+        }
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.read_connections.max(1))
+            .acquire_timeout(queue_wait)
+            .connect_with(connect.create_if_missing(false).pragma("query_only", "ON"))
+            .await;
+        let reader = match reader {
+            Ok(reader) => reader,
+            Err(e) => {
+                writer.close().await;
+                return Err(e.into());
+            }
+        };
+        let inner = Inner { path, writer, reader, clock: options.clock, ids: Mutex::new(Generator::new()) };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The current time from the configured clock.
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// A fresh id, later than every id this store made before.
+    fn next_ulid(&self) -> Ulid {
+        let now = SystemTime::from(self.now());
+        let mut ids = self.inner.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        // Overflow needs 2^80 ids in one millisecond; fall back to a fresh random id rather than fail.
+        ids.generate_from_datetime(now).unwrap_or_else(|_| Ulid::new())
+    }
+
+    /// Starts a write transaction on the single writer connection. `BEGIN IMMEDIATE` takes the write lock up front,
+    /// so a transaction never fails half-way because another process holds it (the busy timeout applies instead).
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.inner.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// A connection from the reader pool.
+    async fn read(&self) -> Result<sqlx::pool::PoolConnection<Sqlite>, StoreError> {
+        Ok(self.inner.reader.acquire().await?)
+    }
+}
+
+/// Checks a list cursor, which must name an id of the listed kind (`parse` is that id type's parser).
+fn parse_cursor<T>(
+    page: &PageRequest,
+    parse: impl Fn(&str, &str) -> Result<T, ValidationError>,
+) -> Result<Option<T>, StoreError> {
+    Ok(page.after.as_deref().map(|after| parse("after", after)).transpose()?)
+}
+
+/// Refuses a database that records a migration this build does not know, before touching it; otherwise applies
+/// the missing migrations.
+async fn migrate(writer: &SqlitePool) -> Result<(), StoreError> {
+    let known = known_schema_version();
+    let mut conn = writer.acquire().await?;
+    let has_table: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if has_table {
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations").fetch_all(&mut *conn).await?;
+        if let Some(found) = versions.into_iter().filter(|v| !MIGRATOR.version_exists(*v)).max() {
+            return Err(StoreError::SchemaTooNew { found, known });
+        }
+    }
+    drop(conn);
+    MIGRATOR.run(writer).await.map_err(|e| match e {
+        MigrateError::VersionMissing(found) => StoreError::SchemaTooNew { found, known },
+        other => StoreError::Migration(other.to_string()),
+    })
+}

@@ -1,0 +1,177 @@
+//! Archival memory: inserting passages in batches (with their tags and optional embeddings), reading, listing,
+//! counting and deleting them. Full-text search over them lives in `search`.
+
+use engram_core::ValidationError;
+use engram_core::audit::{Action, TargetKind, WriteContext};
+use engram_core::id::{AgentId, PassageId};
+use engram_core::org::OrgId;
+use engram_core::page::{Page, PageRequest};
+use engram_core::passage::{MAX_BATCH, NewPassage, Passage};
+
+use super::audit::{self, Event, new_salt, version_hash};
+use super::rows::{self, PASSAGE_COLUMNS, Salted, encode_vector, micros, stored_time, tags_json};
+use super::{SqliteStore, agents, parse_cursor};
+use crate::error::StoreError;
+
+pub(super) async fn insert(
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    agent: AgentId,
+    passages: Vec<NewPassage>,
+) -> Result<Vec<Passage>, StoreError> {
+    if passages.len() > MAX_BATCH {
+        return Err(ValidationError::new(
+            "items",
+            format!("at most {MAX_BATCH} passages can be inserted at once, got {}", passages.len()),
+        )
+        .into());
+    }
+    let mut tx = store.begin_write().await?;
+    let now = store.now();
+    let agent_id = agent.to_string();
+    agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
+    let mut inserted = Vec::with_capacity(passages.len());
+    for new in passages {
+        let id = PassageId::from_ulid(store.next_ulid());
+        let id_text = id.to_string();
+        let salt = new_salt();
+        let created_at = stored_time(new.created_at.unwrap_or(now));
+        let embedding = new.embedding.as_ref();
+        let pk: i64 = sqlx::query_scalar(
+            "INSERT INTO passages (id, org_id, agent_id, text, tags, metadata, salt, embedding, embedding_model, \
+             embedding_dim, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
+        )
+        .bind(&id_text)
+        .bind(ctx.org.as_str())
+        .bind(&agent_id)
+        .bind(&new.text)
+        .bind(tags_json(&new.tags))
+        .bind(serde_json::Value::Object(new.metadata.as_map().clone()).to_string())
+        .bind(salt.0.as_slice())
+        .bind(embedding.map(|e| encode_vector(&e.vector)))
+        .bind(embedding.map(|e| e.model.as_str()))
+        .bind(embedding.map(|e| e.vector.len() as i64))
+        .bind(micros(created_at))
+        .fetch_one(&mut *tx)
+        .await?;
+        for tag in &new.tags {
+            sqlx::query("INSERT OR IGNORE INTO passage_tags (passage_pk, agent_id, tag) VALUES (?, ?, ?)")
+                .bind(pk)
+                .bind(&agent_id)
+                .bind(tag.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let after = version_hash(1, &salt, new.text.as_bytes());
+        let event = Event {
+            action: Action::PassageInsert,
+            target_kind: TargetKind::Passage,
+            target_id: &id_text,
+            agent_id: Some(&agent_id),
+            before: None,
+            after: Some(&after),
+        };
+        audit::record(&mut tx, ctx, now, event).await?;
+        inserted.push(Passage {
+            id,
+            agent_id: agent,
+            text: new.text,
+            tags: new.tags,
+            metadata: new.metadata,
+            created_at,
+            embedding: None,
+        });
+    }
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+/// The passage `id` of an agent (already known to be in the caller's organisation), or `NotFound("passage")`.
+async fn require(
+    conn: &mut sqlx::SqliteConnection,
+    agent_id: &str,
+    id: PassageId,
+    include_embedding: bool,
+) -> Result<Salted<Passage>, StoreError> {
+    let extra = if include_embedding { ", p.embedding, p.embedding_model" } else { "" };
+    let sql = format!("SELECT {PASSAGE_COLUMNS}{extra} FROM passages p WHERE p.agent_id = ?1 AND p.id = ?2");
+    let row =
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(agent_id).bind(id.to_string()).fetch_optional(&mut *conn).await?;
+    match row {
+        Some(row) => rows::passage(&row, include_embedding),
+        None => Err(StoreError::not_found("passage", id)),
+    }
+}
+
+pub(super) async fn get(
+    store: &SqliteStore,
+    org: &OrgId,
+    agent: AgentId,
+    id: PassageId,
+    include_embedding: bool,
+) -> Result<Passage, StoreError> {
+    let mut conn = store.read().await?;
+    let agent_id = agent.to_string();
+    agents::require_exists(&mut conn, org, &agent_id).await?;
+    Ok(require(&mut conn, &agent_id, id, include_embedding).await?.item)
+}
+
+pub(super) async fn list(
+    store: &SqliteStore,
+    org: &OrgId,
+    agent: AgentId,
+    page: &PageRequest,
+) -> Result<Page<Passage>, StoreError> {
+    let after = parse_cursor(page, PassageId::parse)?;
+    let mut conn = store.read().await?;
+    let agent_id = agent.to_string();
+    agents::require_exists(&mut conn, org, &agent_id).await?;
+    let sql =
+        format!("SELECT {PASSAGE_COLUMNS} FROM passages p WHERE p.agent_id = ?1 AND p.id > ?2 ORDER BY p.id LIMIT ?3");
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&agent_id)
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(page.limit.get()) + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+    let passages = found.iter().map(|row| rows::passage(row, false).map(|s| s.item)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_overfetch(passages, page.limit, |p| p.id.to_string()))
+}
+
+pub(super) async fn delete(
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    agent: AgentId,
+    id: PassageId,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin_write().await?;
+    let now = store.now();
+    let agent_id = agent.to_string();
+    agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
+    let Salted { item: passage, salt } = require(&mut tx, &agent_id, id, false).await?;
+    let id_text = id.to_string();
+    sqlx::query("DELETE FROM passages WHERE id = ?1").bind(&id_text).execute(&mut *tx).await?;
+    let before = version_hash(1, &salt, passage.text.as_bytes());
+    let event = Event {
+        action: Action::PassageDelete,
+        target_kind: TargetKind::Passage,
+        target_id: &id_text,
+        agent_id: Some(&agent_id),
+        before: Some(&before),
+        after: None,
+    };
+    audit::record(&mut tx, ctx, now, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn count(store: &SqliteStore, org: &OrgId, agent: AgentId) -> Result<u64, StoreError> {
+    let mut conn = store.read().await?;
+    let agent_id = agent.to_string();
+    agents::require_exists(&mut conn, org, &agent_id).await?;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passages WHERE agent_id = ?1")
+        .bind(&agent_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    u64::try_from(n).map_err(|_| rows::corrupt("passage count", n))
+}

@@ -1,0 +1,152 @@
+//! The `Store` trait: every read and write of agent state that the server and the runtime perform.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use engram_core::agent::{Agent, AgentFilter, AgentPatch, NewAgent};
+use engram_core::audit::{AuditEvent, WriteContext};
+use engram_core::block::{Block, BlockLabel, BlockPatch, NewBlock};
+use engram_core::id::{AgentId, BlockId, PassageId};
+use engram_core::message::{Message, MessageQuery, NewMessage};
+use engram_core::org::OrgId;
+use engram_core::page::{Page, PageLimit, PageRequest};
+use engram_core::passage::{NewPassage, Passage};
+use engram_core::search::{PassageQuery, Scored};
+
+use crate::error::StoreError;
+use crate::idempotency::IdempotencyBegin;
+
+/// Which audit events to list: those after `after_seq`, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    pub after_seq: Option<i64>,
+    pub limit: PageLimit,
+    pub agent_id: Option<AgentId>,
+}
+
+/// Durable agent state. All reads are scoped by organisation; all writes carry a [`WriteContext`] and record audit
+/// events atomically with the change. A returned `Ok` from a write means the change is committed and durable.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Flushes and closes connections; called once at shutdown.
+    async fn close(&self);
+
+    // ---- agents ----
+
+    /// Creates an agent with its new blocks and attaches existing ones, in one transaction.
+    async fn create_agent(&self, ctx: &WriteContext, new: NewAgent) -> Result<Agent, StoreError>;
+    async fn get_agent(&self, org: &OrgId, id: AgentId) -> Result<Agent, StoreError>;
+    /// Lists agents oldest first; the cursor is the last agent id.
+    async fn list_agents(
+        &self,
+        org: &OrgId,
+        filter: &AgentFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Agent>, StoreError>;
+    async fn update_agent(&self, ctx: &WriteContext, id: AgentId, patch: AgentPatch) -> Result<Agent, StoreError>;
+    /// Deletes the agent, its messages and passages, and the blocks only it used that were made with it.
+    /// Standalone blocks and blocks still attached elsewhere stay.
+    async fn delete_agent(&self, ctx: &WriteContext, id: AgentId) -> Result<(), StoreError>;
+
+    // ---- blocks ----
+
+    async fn list_agent_blocks(&self, org: &OrgId, agent: AgentId) -> Result<Vec<Block>, StoreError>;
+    async fn get_agent_block(&self, org: &OrgId, agent: AgentId, label: &BlockLabel) -> Result<Block, StoreError>;
+    /// Updates the block an agent sees under `label`. With `if_version`, fails with `VersionConflict` when stale.
+    async fn update_agent_block(
+        &self,
+        ctx: &WriteContext,
+        agent: AgentId,
+        label: &BlockLabel,
+        patch: BlockPatch,
+        if_version: Option<i64>,
+    ) -> Result<Block, StoreError>;
+    /// Creates a standalone block, attached to no agent.
+    async fn create_block(&self, ctx: &WriteContext, new: NewBlock) -> Result<Block, StoreError>;
+    async fn get_block(&self, org: &OrgId, id: BlockId) -> Result<Block, StoreError>;
+    /// Lists the organisation's blocks oldest first; the cursor is the last block id.
+    async fn list_blocks(&self, org: &OrgId, page: &PageRequest) -> Result<Page<Block>, StoreError>;
+    async fn update_block(
+        &self,
+        ctx: &WriteContext,
+        id: BlockId,
+        patch: BlockPatch,
+        if_version: Option<i64>,
+    ) -> Result<Block, StoreError>;
+    /// Deletes a block; while agents use it this fails with `BlockInUse` unless `force`, which detaches it first.
+    async fn delete_block(&self, ctx: &WriteContext, id: BlockId, force: bool) -> Result<(), StoreError>;
+    /// Attaches an existing block; fails with `AlreadyExists` if the agent has a block with that label.
+    async fn attach_block(&self, ctx: &WriteContext, agent: AgentId, block: BlockId) -> Result<Agent, StoreError>;
+    async fn detach_block(&self, ctx: &WriteContext, agent: AgentId, label: &BlockLabel) -> Result<Agent, StoreError>;
+
+    // ---- archival memory ----
+
+    /// Inserts passages in one transaction (one audit event each) and returns them in input order.
+    async fn insert_passages(
+        &self,
+        ctx: &WriteContext,
+        agent: AgentId,
+        passages: Vec<NewPassage>,
+    ) -> Result<Vec<Passage>, StoreError>;
+    async fn get_passage(
+        &self,
+        org: &OrgId,
+        agent: AgentId,
+        id: PassageId,
+        include_embedding: bool,
+    ) -> Result<Passage, StoreError>;
+    /// Lists passages oldest-inserted first; the cursor is the last passage id.
+    async fn list_passages(&self, org: &OrgId, agent: AgentId, page: &PageRequest)
+    -> Result<Page<Passage>, StoreError>;
+    async fn delete_passage(&self, ctx: &WriteContext, agent: AgentId, id: PassageId) -> Result<(), StoreError>;
+    /// Full-text (BM25) search over an agent's passages, filters applied before ranking, best first.
+    async fn search_passages_text(
+        &self,
+        org: &OrgId,
+        agent: AgentId,
+        query: &PassageQuery,
+    ) -> Result<Vec<Scored<Passage>>, StoreError>;
+    async fn count_passages(&self, org: &OrgId, agent: AgentId) -> Result<u64, StoreError>;
+
+    // ---- recall memory ----
+
+    /// Appends messages to an agent's history in order (one audit event each).
+    async fn append_messages(
+        &self,
+        ctx: &WriteContext,
+        agent: AgentId,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Message>, StoreError>;
+    async fn list_messages(
+        &self,
+        org: &OrgId,
+        agent: AgentId,
+        query: &MessageQuery,
+    ) -> Result<Page<Message>, StoreError>;
+
+    // ---- audit ----
+
+    async fn list_audit_events(&self, org: &OrgId, query: &AuditQuery) -> Result<Page<AuditEvent>, StoreError>;
+
+    // ---- idempotency ----
+
+    /// Reserves `key` for a request with `fingerprint`, or reports what happened to an earlier one. Records older than
+    /// `expired_before` count as absent.
+    async fn idempotency_begin(
+        &self,
+        org: &OrgId,
+        key: &str,
+        fingerprint: &str,
+        expired_before: DateTime<Utc>,
+    ) -> Result<IdempotencyBegin, StoreError>;
+    /// Stores the response of a reserved request.
+    async fn idempotency_finish(&self, org: &OrgId, key: &str, status: u16, body: &[u8]) -> Result<(), StoreError>;
+    /// Frees a reserved key whose request failed without effect, so the client may retry.
+    async fn idempotency_release(&self, org: &OrgId, key: &str) -> Result<(), StoreError>;
+}

@@ -1,0 +1,12 @@
+//! engram-testkit: test support shared by engram's test binaries (dev-only, never in the product).
+//!
+//! - [`server`]: an engram HTTP server on `127.0.0.1:0` over a temporary SQLite data directory, with a small JSON
+//!   client, restartable on the same data.
+//! - [`conformance`]: the backend-neutral `Store` conformance suite every storage backend must pass.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod conformance;
+pub mod server;
+
+pub use server::{Resp, TestServer};

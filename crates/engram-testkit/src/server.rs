@@ -1,0 +1,182 @@
+//! A real engram server for tests: bound to port 0, backed by SQLite in a temporary directory, stopped gracefully,
+//! and restartable on the same directory to test durability.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use engram_server::{Application, ServerConfig};
+use engram_store::{SqliteOptions, SqliteStore, Store};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running test server.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub client: reqwest::Client,
+    pub config: ServerConfig,
+    data_dir: Arc<TempDir>,
+    store: Arc<dyn Store>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// A response with its body parsed as JSON (`Value::Null` when empty or not JSON).
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    /// The `error.code` of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestServer {
+    /// A server with the default configuration on a fresh data directory.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A server whose configuration `tweak` adjusts (the listen address is always `127.0.0.1:0`).
+    pub async fn spawn_with(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        let mut config = ServerConfig::default();
+        tweak(&mut config);
+        config.listen = "127.0.0.1:0".parse().expect("address");
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        Self::start(config, dir).await
+    }
+
+    async fn start(config: ServerConfig, data_dir: Arc<TempDir>) -> Self {
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(data_dir.path(), SqliteOptions::default()).await.expect("open store"));
+        let app = Application::bind(config.clone(), store.clone()).await.expect("bind");
+        let base = format!("http://{}", app.local_addr());
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        Self { base, client: reqwest::Client::new(), config, data_dir, store, shutdown: Some(tx), handle: Some(handle) }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// The path of the SQLite database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.path().join(engram_store::sqlite::DB_FILE)
+    }
+
+    /// Stops gracefully (in-flight requests finish) and closes the store.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("server task").expect("server io");
+        }
+        self.store.close().await;
+    }
+
+    /// Stops this server and starts a new one on the same data directory and configuration.
+    pub async fn restart(mut self) -> Self {
+        self.stop().await;
+        Self::start(self.config.clone(), self.data_dir.clone()).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A request builder for custom headers; send it with [`TestServer::send`].
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn send(&self, builder: RequestBuilder) -> Resp {
+        let response = builder.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, headers, body, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(self.request(Method::POST, path).json(&body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.send(self.request(Method::PATCH, path).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
+    /// Creates an agent named `name` with `human` and `persona` blocks; returns its JSON.
+    pub async fn create_agent(&self, name: &str) -> Value {
+        let r = self
+            .post(
+                "/v1/agents",
+                serde_json::json!({
+                    "name": name,
+                    "blocks": [
+                        {"label": "human", "value": "Name: unknown", "limit": 200},
+                        {"label": "persona", "value": "A careful assistant."}
+                    ]
+                }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "create agent: {}", r.text);
+        r.body
+    }
+
+    /// Every item of a paginated list, following cursors with `limit` per page.
+    pub async fn list_all(&self, path: &str, limit: u32) -> Vec<Value> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut url = format!("{path}{sep}limit={limit}");
+            if let Some(a) = &after {
+                url.push_str(&format!("&after={a}"));
+            }
+            let r = self.get(&url).await;
+            assert_eq!(r.status, 200, "list {url}: {}", r.text);
+            items.extend(r.body["items"].as_array().cloned().unwrap_or_default());
+            match r.body["next_cursor"].as_str() {
+                Some(c) => after = Some(c.to_owned()),
+                None => return items,
+            }
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! `engram bench api`: end-to-end figures for a server started from this very executable — cold start, idle and
+//! loaded memory, and client-side latency of common requests on loopback with one keep-alive connection used
+//! sequentially. `child` runs the server, `workload` makes the data, `stats` computes percentiles and `report`
+//! prints the table.
+
+mod child;
+mod report;
+mod stats;
+mod workload;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use child::ServerProcess;
+use report::{Report, Row};
+use stats::Summary;
+use workload::Rng;
+
+/// Cold starts measured; the report gives their median.
+const COLD_STARTS: usize = 5;
+/// Passages per batch request while loading.
+const BATCH_SIZE: usize = 500;
+/// Requests of each kind sent before measuring, to warm connections and caches.
+const WARM_UP: usize = 20;
+
+#[derive(Debug, Args)]
+pub struct ApiBenchArgs {
+    /// Passages loaded before measuring search.
+    #[arg(long, default_value_t = 10_000)]
+    pub passages: usize,
+    /// Measured requests of each kind.
+    #[arg(long, default_value_t = 2_000)]
+    pub requests: usize,
+}
+
+pub async fn run_api(args: &ApiBenchArgs, json: bool) -> anyhow::Result<()> {
+    if args.requests == 0 {
+        bail!("--requests must be at least 1");
+    }
+    let http = reqwest::Client::builder()
+        .build()
+        .context("cannot build the HTTP client")?;
+    let mut report = Report::new(args);
+
+    eprintln!("measuring cold start ({COLD_STARTS} starts)…");
+    let mut starts = Vec::with_capacity(COLD_STARTS);
+    for _ in 0..COLD_STARTS {
+        starts.push(cold_start(&http).await?);
+    }
+    if let Some(summary) = Summary::of(&starts) {
+        report.latency(Row::median(
+            "cold start (spawn → first 200 from /v1/health)",
+            summary,
+        ));
+    }
+
+    let data_dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
+    let server = ServerProcess::start(data_dir.path()).await?;
+    let api = Api {
+        http: &http,
+        base: format!("http://{}", server.addr),
+    };
+    let result = measure(&api, &server, args, &mut report).await;
+    let stopped = server.stop().await;
+    result?;
+    stopped?;
+
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?)
+    } else {
+        print!("{}", report.markdown())
+    }
+    Ok(())
+}
+
+/// Spawns a server on a fresh data directory and times spawn → first 200 from `/v1/health`.
+async fn cold_start(http: &reqwest::Client) -> anyhow::Result<Duration> {
+    let data_dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
+    let server = ServerProcess::start(data_dir.path()).await?;
+    let url = format!("http://{}/v1/health", server.addr);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let elapsed = loop {
+        if let Ok(response) = http.get(&url).send().await
+            && response.status() == StatusCode::OK
+        {
+            break server.spawned_at.elapsed();
+        }
+        if Instant::now() > deadline {
+            bail!("the server never answered 200 on /v1/health");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    server.stop().await?;
+    Ok(elapsed)
+}
+
+async fn measure(
+    api: &Api<'_>,
+    server: &ServerProcess,
+    args: &ApiBenchArgs,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let agent = api
+        .call(
+            Method::POST,
+            "/v1/agents",
+            Some(json!({
+                "name": "bench",
+                "blocks": [
+                    {"label": "human", "value": "The user's name is Ada. She likes jazz records."},
+                    {"label": "persona", "value": "I am a helpful assistant with a long memory."}
+                ]
+            })),
+        )
+        .await?;
+    let id = agent
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("agent without id"))?
+        .to_owned();
+    for _ in 0..3 {
+        api.call(Method::GET, &format!("/v1/agents/{id}"), None)
+            .await?;
+    }
+    let idle_rss = server.rss_mib()?;
+    report.value("idle RSS", format!("{idle_rss:.1} MiB"), json!(idle_rss));
+
+    let mut rng = Rng::new(0x5EED);
+    let n = args.requests;
+    eprintln!("measuring GET, PATCH and POST ({n} requests each)…");
+    let agent_path = format!("/v1/agents/{id}");
+    let get = api
+        .timed(n, |_| (Method::GET, agent_path.clone(), None))
+        .await?;
+    report.latency(Row::percentiles("GET /v1/agents/{id}", get));
+
+    let block_path = format!("/v1/agents/{id}/blocks/human");
+    let patch = api
+        .timed(n, |i| {
+            (
+                Method::PATCH,
+                block_path.clone(),
+                Some(json!({"value": format!("The user's name is Ada. Note {i}.")})),
+            )
+        })
+        .await?;
+    report.latency(Row::percentiles(
+        "PATCH /v1/agents/{id}/blocks/human",
+        patch,
+    ));
+
+    let archival_path = format!("/v1/agents/{id}/archival");
+    let texts: Vec<String> = (0..n + WARM_UP)
+        .map(|_| workload::passage(&mut rng))
+        .collect();
+    let post = api
+        .timed(n, |i| {
+            (
+                Method::POST,
+                archival_path.clone(),
+                Some(json!({"text": texts[i]})),
+            )
+        })
+        .await?;
+    report.latency(Row::percentiles(
+        "POST /v1/agents/{id}/archival (one passage)",
+        post,
+    ));
+
+    eprintln!("loading {} passages…", args.passages);
+    let batch_path = format!("/v1/agents/{id}/archival/batch");
+    let mut batches = Vec::new();
+    let started = Instant::now();
+    let mut loaded = 0;
+    while loaded < args.passages {
+        let size = BATCH_SIZE.min(args.passages - loaded);
+        let items: Vec<Value> = (0..size)
+            .map(|_| json!({"text": workload::passage(&mut rng)}))
+            .collect();
+        let sent = Instant::now();
+        api.call(Method::POST, &batch_path, Some(json!({"items": items})))
+            .await?;
+        batches.push(sent.elapsed());
+        loaded += size;
+    }
+    let load_time = started.elapsed();
+    if let Some(summary) = Summary::of(&batches) {
+        report.latency(Row::percentiles(
+            &format!("POST /v1/agents/{{id}}/archival/batch ({BATCH_SIZE} passages)"),
+            summary,
+        ));
+        let per_second = args.passages as f64 / load_time.as_secs_f64();
+        report.value(
+            "archival batch insert throughput",
+            format!("{per_second:.0} passages/s"),
+            json!(per_second),
+        );
+    }
+
+    eprintln!("measuring text search ({n} queries)…");
+    let total = args.passages + n + WARM_UP;
+    let queries: Vec<String> = (0..n + WARM_UP)
+        .map(|_| workload::query(&mut rng))
+        .collect();
+    let search_path = format!("/v1/agents/{id}/archival/search");
+    let search = api
+        .timed(n, |i| {
+            let query: String = url_encode(&queries[i]);
+            (
+                Method::GET,
+                format!("{search_path}?mode=text&k=10&q={query}"),
+                None,
+            )
+        })
+        .await?;
+    report.latency(Row::percentiles(
+        &format!("GET /v1/agents/{{id}}/archival/search?mode=text ({total} passages)"),
+        search,
+    ));
+    let loaded_rss = server.rss_mib()?;
+    report.value(
+        &format!("RSS after loading {total} passages"),
+        format!("{loaded_rss:.1} MiB"),
+        json!(loaded_rss),
+    );
+    Ok(())
+}
+
+/// Percent-encodes a query parameter value.
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The server under measurement.
+struct Api<'a> {
+    http: &'a reqwest::Client,
+    base: String,
+}
+
+impl Api<'_> {
+    /// One request; fails on a non-2xx answer. Returns the JSON body (`Null` when empty).
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        if !status.is_success() {
+            bail!(
+                "{method} {path} answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        if bytes.is_empty() {
+            Ok(Value::Null)
+        } else {
+            Ok(serde_json::from_slice(&bytes)?)
+        }
+    }
+
+    /// Sends `WARM_UP` unmeasured requests then `n` measured ones, made by `request(i)`, one after another, and
+    /// times each from send to the last byte of the body.
+    async fn timed(
+        &self,
+        n: usize,
+        request: impl Fn(usize) -> (Method, String, Option<Value>),
+    ) -> anyhow::Result<Summary> {
+        let mut samples = Vec::with_capacity(n);
+        for i in 0..WARM_UP + n {
+            let (method, path, body) = request(i);
+            let started = Instant::now();
+            self.call(method, &path, body).await?;
+            if i >= WARM_UP {
+                samples.push(started.elapsed());
+            }
+        }
+        Summary::of(&samples).ok_or_else(|| anyhow!("no samples"))
+    }
+}

@@ -1,0 +1,188 @@
+//! Server settings, resolved from four layers — defaults < TOML config file < environment < `serve` flags — and
+//! checked once at start into [`Settings`]. Every option is defined once, in `options::OPTIONS`; `layers` stacks
+//! the sources with figment and `values` parses the winner of each, naming its source when it is wrong.
+
+mod layers;
+mod options;
+mod values;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use engram_server::{ApiKeyConfig, ServerConfig};
+use serde_json::json;
+
+pub use layers::Source;
+use options::{
+    API_KEYS, BODY_LIMIT_BYTES, DATA_DIR, IDEMPOTENCY_TTL_SECS, LISTEN, LOG, LOG_FORMAT,
+};
+pub use options::{ConfigFlags, OPTIONS, docs_markdown};
+use values::Raw;
+
+use crate::logging::LogFormat;
+use crate::output::Table;
+
+/// Largest accepted `body_limit_bytes`: 1 GiB.
+const MAX_BODY_LIMIT: u64 = 1 << 30;
+/// Longest accepted idempotency TTL: 30 days.
+const MAX_IDEMPOTENCY_TTL_SECS: u64 = 30 * 24 * 3600;
+
+/// Everything `engram serve` needs, checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Directory holding the database.
+    pub data_dir: PathBuf,
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// How long idempotency keys are remembered.
+    pub idempotency_ttl: Duration,
+    /// tracing `EnvFilter` directives.
+    pub log: String,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// API keys; empty means local mode.
+    pub api_keys: Vec<ApiKeyConfig>,
+}
+
+impl Settings {
+    pub fn server_config(&self) -> ServerConfig {
+        ServerConfig {
+            listen: self.listen,
+            body_limit_bytes: self.body_limit_bytes,
+            api_keys: self.api_keys.clone(),
+            idempotency_ttl: self.idempotency_ttl,
+            ..ServerConfig::default()
+        }
+    }
+}
+
+/// Settings together with the layer each value came from.
+#[derive(Debug)]
+pub struct Resolved {
+    pub settings: Settings,
+    pub sources: Vec<(&'static str, Source)>,
+    pub config_file: Option<(PathBuf, Source)>,
+}
+
+/// Resolves and checks the settings; the error names the offending option, its value and its source.
+pub fn resolve(flags: &ConfigFlags) -> anyhow::Result<Resolved> {
+    let layers = layers::Layers::load(flags)?;
+    let mut sources = Vec::new();
+    let mut get = |key: &'static str| -> Option<Raw> {
+        let (value, source) = layers.get(key)?;
+        sources.push((key, source.clone()));
+        Some(Raw { value, source })
+    };
+    // Every key with a default in the table is present; a miss would be a bug in the table, reported plainly.
+    let required =
+        |raw: Option<Raw>, key: &str| raw.ok_or_else(|| anyhow::anyhow!("no value for `{key}`"));
+
+    let data_dir = values::data_dir(&required(get(DATA_DIR), DATA_DIR)?)?;
+    let listen = values::listen(&required(get(LISTEN), LISTEN)?)?;
+    let body_limit = values::positive(
+        &required(get(BODY_LIMIT_BYTES), BODY_LIMIT_BYTES)?,
+        "body limit",
+        "bytes",
+        MAX_BODY_LIMIT,
+    )?;
+    let ttl = values::positive(
+        &required(get(IDEMPOTENCY_TTL_SECS), IDEMPOTENCY_TTL_SECS)?,
+        "idempotency TTL",
+        "seconds",
+        MAX_IDEMPOTENCY_TTL_SECS,
+    )?;
+    let log = values::log_filter(&required(get(LOG), LOG)?)?;
+    let log_format = values::log_format(&required(get(LOG_FORMAT), LOG_FORMAT)?)?;
+    let api_keys = match get(API_KEYS) {
+        Some(raw) => values::api_keys(&raw)?,
+        None => Vec::new(),
+    };
+
+    let settings = Settings {
+        data_dir,
+        listen,
+        body_limit_bytes: usize::try_from(body_limit)?,
+        idempotency_ttl: Duration::from_secs(ttl),
+        log,
+        log_format,
+        api_keys,
+    };
+    Ok(Resolved {
+        settings,
+        sources,
+        config_file: layers.config_file().cloned(),
+    })
+}
+
+/// `engram config show`: each resolved value and its source. Secrets are never printed.
+pub fn show(flags: &ConfigFlags, json: bool) -> anyhow::Result<()> {
+    let resolved = resolve(flags)?;
+    let settings = &resolved.settings;
+    let source_of = |key: &str| {
+        resolved
+            .sources
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or_else(|| "default".to_owned(), |(_, s)| s.to_string())
+    };
+    let keys: Vec<_> = settings
+        .api_keys
+        .iter()
+        .map(|k| json!({"id": k.id, "org": k.org.as_str()}))
+        .collect();
+    let rows = [
+        (DATA_DIR, json!(settings.data_dir.display().to_string())),
+        (LISTEN, json!(settings.listen.to_string())),
+        (BODY_LIMIT_BYTES, json!(settings.body_limit_bytes)),
+        (
+            IDEMPOTENCY_TTL_SECS,
+            json!(settings.idempotency_ttl.as_secs()),
+        ),
+        (LOG, json!(settings.log)),
+        (LOG_FORMAT, json!(settings.log_format.as_str())),
+        (API_KEYS, json!(keys)),
+    ];
+    if json {
+        let mut object = serde_json::Map::new();
+        for (key, value) in rows {
+            object.insert(
+                key.to_owned(),
+                json!({"value": value, "source": source_of(key)}),
+            );
+        }
+        let config_file = resolved
+            .config_file
+            .as_ref()
+            .map(|(path, _)| path.display().to_string());
+        object.insert("config".to_owned(), json!({"value": config_file}));
+        println!("{}", serde_json::to_string_pretty(&object)?);
+        return Ok(());
+    }
+    let mut table = Table::new(["KEY", "VALUE", "SOURCE"]);
+    if let Some((path, source)) = &resolved.config_file {
+        table.row([
+            "config".to_owned(),
+            path.display().to_string(),
+            source.to_string(),
+        ]);
+    }
+    for (key, value) in rows {
+        let shown = match (key, &value) {
+            (API_KEYS, _) if settings.api_keys.is_empty() => "none (local mode)".to_owned(),
+            (API_KEYS, _) => settings
+                .api_keys
+                .iter()
+                .map(|k| format!("{} (org {})", k.id, k.org))
+                .collect::<Vec<_>>()
+                .join(", "),
+            (_, serde_json::Value::String(s)) => s.clone(),
+            (_, other) => other.to_string(),
+        };
+        table.row([key.to_owned(), shown, source_of(key)]);
+    }
+    print!("{}", table.render());
+    Ok(())
+}

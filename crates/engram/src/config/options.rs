@@ -1,0 +1,258 @@
+//! The table of server options: the one place where each option's file key, environment variable, flag, default and
+//! meaning are written down. The `serve` flags (`ConfigFlags`), the environment mapping, error messages naming an
+//! option's source and `engram config docs` are all derived from [`OPTIONS`].
+
+use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
+
+/// One server option as it appears in every configuration layer.
+#[derive(Debug)]
+pub struct ConfigOption {
+    /// Key in the TOML config file (when `in_file`), and the name of the value once resolved.
+    pub key: &'static str,
+    /// Whether the option may appear in the config file.
+    pub in_file: bool,
+    /// Environment variable that sets it.
+    pub env: &'static str,
+    /// Long flag of `engram serve` (without `--`), if it has one. Secrets have none: argv is visible to every user.
+    pub flag: Option<&'static str>,
+    /// Placeholder for the value in help text.
+    pub value_name: &'static str,
+    /// The value used when no layer sets it, as text; `None` means unset.
+    pub default: Option<&'static str>,
+    /// One-sentence meaning, shown in `--help` and in the docs.
+    pub help: &'static str,
+}
+
+/// Key of the option naming the config file.
+pub const CONFIG: &str = "config";
+pub const DATA_DIR: &str = "data_dir";
+pub const LISTEN: &str = "listen";
+pub const BODY_LIMIT_BYTES: &str = "body_limit_bytes";
+pub const IDEMPOTENCY_TTL_SECS: &str = "idempotency_ttl_secs";
+pub const LOG: &str = "log";
+pub const LOG_FORMAT: &str = "log_format";
+pub const API_KEYS: &str = "api_keys";
+
+/// Every server option. Precedence, lowest first: default, config file, environment, flag.
+pub const OPTIONS: &[ConfigOption] = &[
+    ConfigOption {
+        key: CONFIG,
+        in_file: false,
+        env: "ENGRAM_CONFIG",
+        flag: Some("config"),
+        value_name: "FILE",
+        default: None,
+        help: "TOML file with any of the keys below; a missing file is an error.",
+    },
+    ConfigOption {
+        key: DATA_DIR,
+        in_file: true,
+        env: "ENGRAM_DATA_DIR",
+        flag: Some("data-dir"),
+        value_name: "DIR",
+        default: Some("./engram-data"),
+        help: "Directory holding the SQLite database; created if missing.",
+    },
+    ConfigOption {
+        key: LISTEN,
+        in_file: true,
+        env: "ENGRAM_LISTEN",
+        flag: Some("listen"),
+        value_name: "ADDR:PORT",
+        default: Some("127.0.0.1:8283"),
+        help: "Address to listen on; port 0 picks a free port. A non-loopback address requires API keys.",
+    },
+    ConfigOption {
+        key: BODY_LIMIT_BYTES,
+        in_file: true,
+        env: "ENGRAM_BODY_LIMIT",
+        flag: Some("body-limit"),
+        value_name: "BYTES",
+        default: Some("8388608"),
+        help: "Largest accepted request body in bytes; larger requests get 413.",
+    },
+    ConfigOption {
+        key: IDEMPOTENCY_TTL_SECS,
+        in_file: true,
+        env: "ENGRAM_IDEMPOTENCY_TTL_SECS",
+        flag: Some("idempotency-ttl-secs"),
+        value_name: "SECS",
+        default: Some("86400"),
+        help: "How long an `Idempotency-Key` is remembered, in seconds.",
+    },
+    ConfigOption {
+        key: LOG,
+        in_file: true,
+        env: "ENGRAM_LOG",
+        flag: Some("log"),
+        value_name: "FILTER",
+        default: Some("info"),
+        help: "Log filter in tracing `EnvFilter` syntax, e.g. `info` or `engram=debug,tower_http=info`.",
+    },
+    ConfigOption {
+        key: LOG_FORMAT,
+        in_file: true,
+        env: "ENGRAM_LOG_FORMAT",
+        flag: Some("log-format"),
+        value_name: "text|json",
+        default: Some("text"),
+        help: "Log line format on standard error: `text` for people, `json` for collectors.",
+    },
+    ConfigOption {
+        key: API_KEYS,
+        in_file: true,
+        env: "ENGRAM_API_KEYS",
+        flag: None,
+        value_name: "ID:KEY[:ORG],…",
+        default: None,
+        help: "API keys. In the file: `[[api_keys]]` tables with `id`, `key` and optional `org` (default \
+               `default`); in the environment: comma-separated `id:key[:org]`. None configured means local mode \
+               (no authentication, loopback only).",
+    },
+];
+
+/// Looks an option up by key. Every key used in this crate is in the table, so a miss is a programming error that
+/// the unit tests catch; callers get `None` rather than a panic.
+pub fn option(key: &str) -> Option<&'static ConfigOption> {
+    OPTIONS.iter().find(|option| option.key == key)
+}
+
+/// The options given as `serve` flags, as the raw text typed (checked later, together with the other layers, so
+/// every error names its source the same way).
+#[derive(Debug, Clone, Default)]
+pub struct ConfigFlags {
+    pub values: Vec<(&'static str, String)>,
+}
+
+impl ConfigFlags {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl FromArgMatches for ConfigFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let values = OPTIONS
+            .iter()
+            .filter(|option| option.flag.is_some())
+            .filter_map(|option| {
+                matches
+                    .get_one::<String>(option.key)
+                    .map(|value| (option.key, value.clone()))
+            })
+            .collect();
+        Ok(Self { values })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for ConfigFlags {
+    fn augment_args(cmd: Command) -> Command {
+        OPTIONS.iter().fold(cmd, |cmd, option| match option.flag {
+            Some(flag) => cmd.arg(
+                Arg::new(option.key)
+                    .long(flag)
+                    .value_name(option.value_name)
+                    .help(option.help)
+                    .long_help(long_help(option)),
+            ),
+            None => cmd,
+        })
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+fn long_help(option: &ConfigOption) -> String {
+    let mut text = format!("{}\n\n[env: {}]", option.help, option.env);
+    if option.in_file {
+        text.push_str(&format!(" [config file key: {}]", option.key));
+    }
+    if let Some(default) = option.default {
+        text.push_str(&format!(" [default: {default}]"));
+    }
+    text
+}
+
+/// All options as a Markdown table, for the README and `engram config docs`.
+pub fn docs_markdown() -> String {
+    let mut out = String::from(
+        "| config file key | environment variable | `serve` flag | default | meaning |\n|---|---|---|---|---|\n",
+    );
+    for option in OPTIONS {
+        let key = if option.in_file {
+            format!("`{}`", option.key)
+        } else {
+            "–".to_owned()
+        };
+        let flag = option.flag.map_or_else(
+            || "–".to_owned(),
+            |flag| format!("`--{flag} {}`", option.value_name),
+        );
+        let default = option
+            .default
+            .map_or_else(|| "–".to_owned(), |default| format!("`{default}`"));
+        out.push_str(&format!(
+            "| {key} | `{}` | {flag} | {default} | {} |\n",
+            option.env, option.help
+        ));
+    }
+    out.push_str("\nPrecedence, lowest first: default, config file, environment variable, flag.\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_envs_and_flags_are_unique() {
+        for (i, a) in OPTIONS.iter().enumerate() {
+            for b in &OPTIONS[i + 1..] {
+                assert_ne!(a.key, b.key);
+                assert_ne!(a.env, b.env);
+                assert!(a.flag.is_none() || a.flag != b.flag);
+            }
+        }
+    }
+
+    #[test]
+    fn every_named_key_is_in_the_table() {
+        for key in [
+            CONFIG,
+            DATA_DIR,
+            LISTEN,
+            BODY_LIMIT_BYTES,
+            IDEMPOTENCY_TTL_SECS,
+            LOG,
+            LOG_FORMAT,
+            API_KEYS,
+        ] {
+            assert!(option(key).is_some(), "{key}");
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_server_defaults() {
+        let server = engram_server::ServerConfig::default();
+        let default = |key| option(key).and_then(|o| o.default);
+        assert_eq!(
+            default(BODY_LIMIT_BYTES),
+            Some(server.body_limit_bytes.to_string().as_str())
+        );
+        assert_eq!(
+            default(IDEMPOTENCY_TTL_SECS),
+            Some(server.idempotency_ttl.as_secs().to_string().as_str())
+        );
+        assert_eq!(default(LISTEN), Some(server.listen.to_string().as_str()));
+    }
+}

@@ -1,0 +1,37 @@
+//! The `engram` binary: parses the command line and hands off to the module that owns each subcommand.
+//!
+//! `cli` defines the command tree, `config` resolves server settings from defaults, file, environment and flags,
+//! `serve` composes store and server, `client` talks to a running server over HTTP, and `bench` measures one.
+
+mod bench;
+mod cli;
+mod client;
+mod config;
+mod logging;
+mod output;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

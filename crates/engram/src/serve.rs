@@ -1,0 +1,98 @@
+//! `engram serve`: the composition root. Resolves settings, opens the SQLite store, binds the HTTP server, runs it
+//! until SIGTERM or SIGINT, then lets in-flight requests finish and closes the store.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use engram_server::{Application, BindError};
+use engram_store::{SqliteOptions, SqliteStore, Store, StoreError};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::config::{self, ConfigFlags, Settings};
+use crate::logging;
+
+pub async fn run(flags: &ConfigFlags) -> anyhow::Result<()> {
+    let settings = config::resolve(flags)?.settings;
+    logging::init(&settings.log, settings.log_format)?;
+    // Subscribe before binding, so a signal that arrives while starting is not lost.
+    let shutdown = shutdown_signal()?;
+
+    let store = open_store(&settings.data_dir).await?;
+    let application = match Application::bind(settings.server_config(), store.clone()).await {
+        Ok(application) => application,
+        Err(BindError::Exposed { addr }) => {
+            store.close().await;
+            return Err(anyhow!(
+                "refusing to listen on {addr} without API keys: a non-loopback address would expose every agent \
+                 unauthenticated. Configure keys ([[api_keys]] in the config file or ENGRAM_API_KEYS=id:key[:org]) \
+                 or listen on 127.0.0.1"
+            ));
+        }
+        Err(e @ BindError::InvalidConfig(_)) => {
+            store.close().await;
+            return Err(anyhow!(e));
+        }
+        Err(BindError::Io(e)) => {
+            store.close().await;
+            return Err(anyhow!("cannot listen on {}: {e}", settings.listen));
+        }
+    };
+    announce(&application, &settings);
+
+    let result = application.run_until(shutdown).await;
+    store.close().await;
+    result.context("server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    tokio::fs::create_dir_all(data_dir)
+        .await
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    match SqliteStore::open(data_dir, SqliteOptions::default()).await {
+        Ok(store) => Ok(Arc::new(store)),
+        // The message already says what to do; wrapping it would only bury it.
+        Err(e @ StoreError::SchemaTooNew { .. }) => Err(anyhow!("{e}")),
+        Err(e) => Err(anyhow!(e).context(format!(
+            "cannot open the database in {}",
+            data_dir.display()
+        ))),
+    }
+}
+
+/// One line that says where the data lives, where to connect and whether anyone can.
+fn announce(application: &Application, settings: &Settings) {
+    let addr = application.local_addr();
+    let data_dir = absolute(&settings.data_dir);
+    let data_dir = data_dir.display();
+    if application.local_mode() {
+        tracing::warn!(
+            "listening on http://{addr} (data in {data_dir}) — LOCAL MODE: NO AUTHENTICATION, every request is \
+             accepted; loopback only. Configure API keys before exposing engram"
+        );
+    } else {
+        let keys = settings.api_keys.len();
+        tracing::info!(
+            "listening on http://{addr} (data in {data_dir}), {keys} API key(s) configured"
+        );
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        tracing::info!("received {name}; finishing in-flight requests");
+    })
+}

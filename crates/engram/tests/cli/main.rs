@@ -1,0 +1,14 @@
+//! Integration tests of the `engram` binary: a real `engram serve` child on 127.0.0.1:0 with a temporary data
+//! directory, driven through the CLI's client subcommands (and reqwest where the test needs concurrency), plus
+//! configuration layering, start-up refusals, graceful shutdown and restarts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod agents;
+mod archival;
+mod bench;
+mod blocks;
+mod config;
+mod errors;
+mod lifecycle;
+mod support;
