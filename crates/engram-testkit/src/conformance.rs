@@ -5,7 +5,7 @@
 //! first broken expectation. [`CHECKS`] lists them by name; a backend's test binary generates one `#[tokio::test]` per
 //! check with [`store_conformance_tests!`](crate::store_conformance_tests), given a [`StoreFactory`]:
 //!
-//! ```ignore
+//! ```text
 //! struct Sqlite;
 //! impl engram_testkit::conformance::StoreFactory for Sqlite {
 //!     async fn fresh(&self) -> FreshStore { /* open a store in a new temp dir */ }

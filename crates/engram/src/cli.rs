@@ -50,22 +50,10 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
     /// Base URL of the engram server.
-    #[arg(
-        long,
-        global = true,
-        env = "ENGRAM_URL",
-        default_value = "http://127.0.0.1:8283",
-        value_name = "URL"
-    )]
+    #[arg(long, global = true, env = "ENGRAM_URL", default_value = "http://127.0.0.1:8283", value_name = "URL")]
     pub url: String,
     /// API key, sent as `Authorization: Bearer <key>` (not needed in local mode).
-    #[arg(
-        long,
-        global = true,
-        env = "ENGRAM_API_KEY",
-        hide_env_values = true,
-        value_name = "KEY"
-    )]
+    #[arg(long, global = true, env = "ENGRAM_API_KEY", hide_env_values = true, value_name = "KEY")]
     pub api_key: Option<String>,
 }
 
@@ -168,7 +156,7 @@ pub enum ArchivalCommand {
         /// Agent id (`agent_…`) or name.
         agent: String,
         /// `-` reads standard input (the default when no `--file` is given).
-        #[arg(value_name = "-", value_parser = clap::builder::PossibleValuesParser::new(["-"]), conflicts_with = "file")]
+        #[arg(value_name = "-", value_parser = ["-"], conflicts_with = "file")]
         stdin: Option<String>,
         /// Read passages from this file.
         #[arg(long, value_name = "FILE")]

@@ -11,9 +11,7 @@ pub struct Table {
 
 impl Table {
     pub fn new<const N: usize>(header: [&str; N]) -> Self {
-        Self {
-            rows: vec![header.iter().map(|h| (*h).to_owned()).collect()],
-        }
+        Self { rows: vec![header.iter().map(|h| (*h).to_owned()).collect()] }
     }
 
     /// A table of rows only, e.g. `name: value` pairs.
@@ -28,14 +26,7 @@ impl Table {
     pub fn render(&self) -> String {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let widths: Vec<usize> = (0..columns)
-            .map(|c| {
-                self.rows
-                    .iter()
-                    .filter_map(|row| row.get(c))
-                    .map(|cell| cell.chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
+            .map(|c| self.rows.iter().filter_map(|row| row.get(c)).map(|cell| cell.chars().count()).max().unwrap_or(0))
             .collect();
         let mut out = String::new();
         for row in &self.rows {
@@ -81,13 +72,7 @@ pub fn list(value: &Value, name: &str) -> String {
     value
         .get(name)
         .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
+        .map(|items| items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
         .unwrap_or_default()
 }
 

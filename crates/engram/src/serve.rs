@@ -55,10 +55,7 @@ async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
         Ok(store) => Ok(Arc::new(store)),
         // The message already says what to do; wrapping it would only bury it.
         Err(e @ StoreError::SchemaTooNew { .. }) => Err(anyhow!("{e}")),
-        Err(e) => Err(anyhow!(e).context(format!(
-            "cannot open the database in {}",
-            data_dir.display()
-        ))),
+        Err(e) => Err(anyhow!(e).context(format!("cannot open the database in {}", data_dir.display()))),
     }
 }
 
@@ -74,9 +71,7 @@ fn announce(application: &Application, settings: &Settings) {
         );
     } else {
         let keys = settings.api_keys.len();
-        tracing::info!(
-            "listening on http://{addr} (data in {data_dir}), {keys} API key(s) configured"
-        );
+        tracing::info!("listening on http://{addr} (data in {data_dir}), {keys} API key(s) configured");
     }
 }
 

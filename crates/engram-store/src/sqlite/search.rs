@@ -40,9 +40,12 @@ pub(super) async fn passages_text(
         return Ok(Vec::new());
     };
 
+    // `CROSS JOIN` pins the join order: the full-text index drives and each hit is looked up by primary key.
+    // Left to itself (no ANALYZE statistics), SQLite prefers the `agent_id` index and then re-runs the whole MATCH
+    // once per passage of the agent, which took seconds at 10k passages instead of milliseconds.
     let mut sql = QueryBuilder::<Sqlite>::new(format!(
         "SELECT {PASSAGE_COLUMNS}, bm25(passages_fts) AS rank FROM passages_fts \
-         JOIN passages p ON p.pk = passages_fts.rowid WHERE passages_fts MATCH "
+         CROSS JOIN passages p ON p.pk = passages_fts.rowid WHERE passages_fts MATCH "
     ));
     sql.push_bind(expression);
     sql.push(" AND p.agent_id = ").push_bind(agent_id);

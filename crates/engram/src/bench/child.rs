@@ -44,29 +44,18 @@ impl ServerProcess {
         }
         let spawned_at = Instant::now();
         let mut child = command.spawn().context("cannot start `engram serve`")?;
-        let pid = child
-            .id()
-            .ok_or_else(|| anyhow!("the server exited at once"))?;
-        let stderr = child
-            .stderr
-            .take()
-            .ok_or_else(|| anyhow!("no stderr pipe"))?;
+        let pid = child.id().ok_or_else(|| anyhow!("the server exited at once"))?;
+        let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr pipe"))?;
         let addr = match tokio::time::timeout(START_TIMEOUT, read_address(stderr)).await {
             Ok(result) => result?,
             Err(_) => bail!("the server did not report its address within {START_TIMEOUT:?}"),
         };
-        Ok(Self {
-            child,
-            pid,
-            addr,
-            spawned_at,
-        })
+        Ok(Self { child, pid, addr, spawned_at })
     }
 
     /// Resident set size from `/proc/PID/status`, in MiB.
     pub fn rss_mib(&self) -> anyhow::Result<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
-            .context("cannot read /proc")?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).context("cannot read /proc")?;
         let kib: f64 = status
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))
@@ -78,10 +67,7 @@ impl ServerProcess {
 
     /// Sends SIGTERM and waits for a clean exit; kills the process if it takes too long.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .await;
+        let status = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status().await;
         if !status.is_ok_and(|s| s.success()) {
             self.child.start_kill().ok();
         }
@@ -102,29 +88,20 @@ impl ServerProcess {
 async fn read_address(stderr: ChildStderr) -> anyhow::Result<SocketAddr> {
     let mut lines = BufReader::new(stderr).lines();
     let mut seen = Vec::new();
-    while let Some(line) = lines
-        .next_line()
-        .await
-        .context("cannot read the server's log")?
-    {
+    while let Some(line) = lines.next_line().await.context("cannot read the server's log")? {
         if let Some(addr) = listening_address(&line) {
             tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
             return Ok(addr);
         }
         seen.push(line);
     }
-    bail!(
-        "the server exited before listening; its log:\n{}",
-        seen.join("\n")
-    )
+    bail!("the server exited before listening; its log:\n{}", seen.join("\n"))
 }
 
 /// The address in a `listening on http://ADDR` log line, text or JSON.
 pub fn listening_address(line: &str) -> Option<SocketAddr> {
     let rest = &line[line.find("listening on http://")? + "listening on http://".len()..];
-    let end = rest
-        .find(|c: char| c.is_whitespace() || c == '"' || c == ',' || c == '/')
-        .unwrap_or(rest.len());
+    let end = rest.find(|c: char| c.is_whitespace() || c == '"' || c == ',' || c == '/').unwrap_or(rest.len());
     rest[..end].parse().ok()
 }
 
@@ -135,10 +112,7 @@ mod tests {
     #[test]
     fn finds_the_address_in_text_and_json_lines() {
         let text = "2025-01-01T00:00:00Z  WARN engram::serve: listening on http://127.0.0.1:4000 (data in /x)";
-        assert_eq!(
-            listening_address(text),
-            Some(SocketAddr::from(([127, 0, 0, 1], 4000)))
-        );
+        assert_eq!(listening_address(text), Some(SocketAddr::from(([127, 0, 0, 1], 4000))));
         let json = r#"{"fields":{"message":"listening on http://[::1]:80 (data in /x)"}}"#;
         assert_eq!(listening_address(json), "[::1]:80".parse().ok());
         assert_eq!(listening_address("stopped"), None);

@@ -41,9 +41,7 @@ pub async fn run_api(args: &ApiBenchArgs, json: bool) -> anyhow::Result<()> {
     if args.requests == 0 {
         bail!("--requests must be at least 1");
     }
-    let http = reqwest::Client::builder()
-        .build()
-        .context("cannot build the HTTP client")?;
+    let http = reqwest::Client::builder().build().context("cannot build the HTTP client")?;
     let mut report = Report::new(args);
 
     eprintln!("measuring cold start ({COLD_STARTS} starts)…");
@@ -52,18 +50,12 @@ pub async fn run_api(args: &ApiBenchArgs, json: bool) -> anyhow::Result<()> {
         starts.push(cold_start(&http).await?);
     }
     if let Some(summary) = Summary::of(&starts) {
-        report.latency(Row::median(
-            "cold start (spawn → first 200 from /v1/health)",
-            summary,
-        ));
+        report.latency(Row::median("cold start (spawn → first 200 from /v1/health)", summary));
     }
 
     let data_dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
     let server = ServerProcess::start(data_dir.path()).await?;
-    let api = Api {
-        http: &http,
-        base: format!("http://{}", server.addr),
-    };
+    let api = Api { http: &http, base: format!("http://{}", server.addr) };
     let result = measure(&api, &server, args, &mut report).await;
     let stopped = server.stop().await;
     result?;
@@ -117,14 +109,9 @@ async fn measure(
             })),
         )
         .await?;
-    let id = agent
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("agent without id"))?
-        .to_owned();
+    let id = agent.get("id").and_then(Value::as_str).ok_or_else(|| anyhow!("agent without id"))?.to_owned();
     for _ in 0..3 {
-        api.call(Method::GET, &format!("/v1/agents/{id}"), None)
-            .await?;
+        api.call(Method::GET, &format!("/v1/agents/{id}"), None).await?;
     }
     let idle_rss = server.rss_mib()?;
     report.value("idle RSS", format!("{idle_rss:.1} MiB"), json!(idle_rss));
@@ -133,43 +120,21 @@ async fn measure(
     let n = args.requests;
     eprintln!("measuring GET, PATCH and POST ({n} requests each)…");
     let agent_path = format!("/v1/agents/{id}");
-    let get = api
-        .timed(n, |_| (Method::GET, agent_path.clone(), None))
-        .await?;
+    let get = api.timed(n, |_| (Method::GET, agent_path.clone(), None)).await?;
     report.latency(Row::percentiles("GET /v1/agents/{id}", get));
 
     let block_path = format!("/v1/agents/{id}/blocks/human");
     let patch = api
         .timed(n, |i| {
-            (
-                Method::PATCH,
-                block_path.clone(),
-                Some(json!({"value": format!("The user's name is Ada. Note {i}.")})),
-            )
+            (Method::PATCH, block_path.clone(), Some(json!({"value": format!("The user's name is Ada. Note {i}.")})))
         })
         .await?;
-    report.latency(Row::percentiles(
-        "PATCH /v1/agents/{id}/blocks/human",
-        patch,
-    ));
+    report.latency(Row::percentiles("PATCH /v1/agents/{id}/blocks/human", patch));
 
     let archival_path = format!("/v1/agents/{id}/archival");
-    let texts: Vec<String> = (0..n + WARM_UP)
-        .map(|_| workload::passage(&mut rng))
-        .collect();
-    let post = api
-        .timed(n, |i| {
-            (
-                Method::POST,
-                archival_path.clone(),
-                Some(json!({"text": texts[i]})),
-            )
-        })
-        .await?;
-    report.latency(Row::percentiles(
-        "POST /v1/agents/{id}/archival (one passage)",
-        post,
-    ));
+    let texts: Vec<String> = (0..n + WARM_UP).map(|_| workload::passage(&mut rng)).collect();
+    let post = api.timed(n, |i| (Method::POST, archival_path.clone(), Some(json!({"text": texts[i]})))).await?;
+    report.latency(Row::percentiles("POST /v1/agents/{id}/archival (one passage)", post));
 
     eprintln!("loading {} passages…", args.passages);
     let batch_path = format!("/v1/agents/{id}/archival/batch");
@@ -178,12 +143,9 @@ async fn measure(
     let mut loaded = 0;
     while loaded < args.passages {
         let size = BATCH_SIZE.min(args.passages - loaded);
-        let items: Vec<Value> = (0..size)
-            .map(|_| json!({"text": workload::passage(&mut rng)}))
-            .collect();
+        let items: Vec<Value> = (0..size).map(|_| json!({"text": workload::passage(&mut rng)})).collect();
         let sent = Instant::now();
-        api.call(Method::POST, &batch_path, Some(json!({"items": items})))
-            .await?;
+        api.call(Method::POST, &batch_path, Some(json!({"items": items}))).await?;
         batches.push(sent.elapsed());
         loaded += size;
     }
@@ -194,27 +156,17 @@ async fn measure(
             summary,
         ));
         let per_second = args.passages as f64 / load_time.as_secs_f64();
-        report.value(
-            "archival batch insert throughput",
-            format!("{per_second:.0} passages/s"),
-            json!(per_second),
-        );
+        report.value("archival batch insert throughput", format!("{per_second:.0} passages/s"), json!(per_second));
     }
 
     eprintln!("measuring text search ({n} queries)…");
     let total = args.passages + n + WARM_UP;
-    let queries: Vec<String> = (0..n + WARM_UP)
-        .map(|_| workload::query(&mut rng))
-        .collect();
+    let queries: Vec<String> = (0..n + WARM_UP).map(|_| workload::query(&mut rng)).collect();
     let search_path = format!("/v1/agents/{id}/archival/search");
     let search = api
         .timed(n, |i| {
             let query: String = url_encode(&queries[i]);
-            (
-                Method::GET,
-                format!("{search_path}?mode=text&k=10&q={query}"),
-                None,
-            )
+            (Method::GET, format!("{search_path}?mode=text&k=10&q={query}"), None)
         })
         .await?;
     report.latency(Row::percentiles(
@@ -222,11 +174,7 @@ async fn measure(
         search,
     ));
     let loaded_rss = server.rss_mib()?;
-    report.value(
-        &format!("RSS after loading {total} passages"),
-        format!("{loaded_rss:.1} MiB"),
-        json!(loaded_rss),
-    );
+    report.value(&format!("RSS after loading {total} passages"), format!("{loaded_rss:.1} MiB"), json!(loaded_rss));
     Ok(())
 }
 
@@ -234,9 +182,7 @@ async fn measure(
 fn url_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -251,32 +197,17 @@ struct Api<'a> {
 impl Api<'_> {
     /// One request; fails on a non-2xx answer. Returns the JSON body (`Null` when empty).
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base));
+        let mut request = self.http.request(method.clone(), format!("{}{path}", self.base));
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{method} {path}"))?;
+        let response = request.send().await.with_context(|| format!("{method} {path}"))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .with_context(|| format!("{method} {path}"))?;
+        let bytes = response.bytes().await.with_context(|| format!("{method} {path}"))?;
         if !status.is_success() {
-            bail!(
-                "{method} {path} answered {status}: {}",
-                String::from_utf8_lossy(&bytes)
-            );
+            bail!("{method} {path} answered {status}: {}", String::from_utf8_lossy(&bytes));
         }
-        if bytes.is_empty() {
-            Ok(Value::Null)
-        } else {
-            Ok(serde_json::from_slice(&bytes)?)
-        }
+        if bytes.is_empty() { Ok(Value::Null) } else { Ok(serde_json::from_slice(&bytes)?) }
     }
 
     /// Sends `WARM_UP` unmeasured requests then `n` measured ones, made by `request(i)`, one after another, and

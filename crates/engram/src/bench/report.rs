@@ -18,19 +18,11 @@ pub struct Row {
 
 impl Row {
     pub fn percentiles(name: &str, summary: Summary) -> Self {
-        Self {
-            name: name.to_owned(),
-            summary,
-            median_only: false,
-        }
+        Self { name: name.to_owned(), summary, median_only: false }
     }
 
     pub fn median(name: &str, summary: Summary) -> Self {
-        Self {
-            name: name.to_owned(),
-            summary,
-            median_only: true,
-        }
+        Self { name: name.to_owned(), summary, median_only: true }
     }
 }
 
@@ -49,23 +41,13 @@ impl Report {
             .ok()
             .and_then(|info| {
                 info.lines()
-                    .find_map(|line| {
-                        line.strip_prefix("model name")
-                            .and_then(|rest| rest.split_once(':'))
-                    })
+                    .find_map(|line| line.strip_prefix("model name").and_then(|rest| rest.split_once(':')))
                     .map(|(_, model)| model.trim().to_owned())
             })
             .unwrap_or_else(|| "unknown CPU".to_owned());
-        let build = if cfg!(debug_assertions) {
-            "debug build"
-        } else {
-            "release build"
-        };
+        let build = if cfg!(debug_assertions) { "debug build" } else { "release build" };
         Self {
-            command: format!(
-                "engram bench api --passages {} --requests {}",
-                args.passages, args.requests
-            ),
+            command: format!("engram bench api --passages {} --requests {}", args.passages, args.requests),
             machine: format!(
                 "{cpus} CPUs (nproc), {cpu_model}, {} {}; engram {} ({build})",
                 std::env::consts::OS,
@@ -91,24 +73,17 @@ impl Report {
         out.push_str("| measurement | n | p50 | p95 | p99 |\n|---|---:|---:|---:|---:|\n");
         for row in &self.rows {
             let s = &row.summary;
-            let (p95, p99) = if row.median_only {
-                ("–".to_owned(), "–".to_owned())
-            } else {
-                (ms(s.p95), ms(s.p99))
-            };
-            out.push_str(&format!(
-                "| {} | {} | {} | {p95} | {p99} |\n",
-                row.name,
-                s.n,
-                ms(s.p50)
-            ));
+            let (p95, p99) =
+                if row.median_only { ("–".to_owned(), "–".to_owned()) } else { (ms(s.p95), ms(s.p99)) };
+            out.push_str(&format!("| {} | {} | {} | {p95} | {p99} |\n", row.name, s.n, ms(s.p50)));
         }
         out.push_str("\n| measurement | value |\n|---|---:|\n");
         for (name, shown, _) in &self.values {
             out.push_str(&format!("| {name} | {shown} |\n"));
         }
         out.push_str(
-            "\nLatency is measured at the client: loopback, one keep-alive connection, requests sent one after another.\n",
+            "\nLatency is measured at the client: loopback, one keep-alive connection, requests sent one after \
+             another.\n",
         );
         out
     }
@@ -125,11 +100,8 @@ impl Report {
                 })
             })
             .collect();
-        let values: Vec<Value> = self
-            .values
-            .iter()
-            .map(|(name, _, raw)| json!({"measurement": name, "value": raw}))
-            .collect();
+        let values: Vec<Value> =
+            self.values.iter().map(|(name, _, raw)| json!({"measurement": name, "value": raw})).collect();
         json!({"command": self.command, "machine": self.machine, "cpus": self.cpus, "latency": rows, "values": values})
     }
 }

@@ -55,10 +55,7 @@ mod tests {
     fn nearest_rank() {
         let samples: Vec<Duration> = (1..=100).rev().map(ms).collect();
         let summary = Summary::of(&samples).unwrap();
-        assert_eq!(
-            (summary.p50, summary.p95, summary.p99),
-            (ms(50), ms(95), ms(99))
-        );
+        assert_eq!((summary.p50, summary.p95, summary.p99), (ms(50), ms(95), ms(99)));
         let one = Summary::of(&[ms(7)]).unwrap();
         assert_eq!((one.p50, one.p99), (ms(7), ms(7)));
         assert!(Summary::of(&[]).is_none());

@@ -30,8 +30,8 @@ impl Rng {
 }
 
 const NAMES: &[&str] = &[
-    "Alice", "Bob", "Carmen", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jamal",
-    "Kiara", "Liam", "Mei", "Noah", "Olga", "Priya", "Quentin", "Rosa", "Sven", "Tariq",
+    "Alice", "Bob", "Carmen", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jamal", "Kiara", "Liam", "Mei",
+    "Noah", "Olga", "Priya", "Quentin", "Rosa", "Sven", "Tariq",
 ];
 const ACTIVITIES: &[&str] = &[
     "went hiking near",
@@ -119,11 +119,7 @@ pub fn passage(rng: &mut Rng) -> String {
         ));
     }
     if rng.below(2) == 0 {
-        text.push(format!(
-            "They talked about {} and {}.",
-            rng.pick(TOPICS),
-            rng.pick(TOPICS)
-        ));
+        text.push(format!("They talked about {} and {}.", rng.pick(TOPICS), rng.pick(TOPICS)));
     }
     text.join(" ")
 }

@@ -14,13 +14,7 @@ const LIST_MAX: usize = 100_000;
 pub async fn run(args: &ClientArgs, command: AgentCommand, json: bool) -> anyhow::Result<()> {
     let client = Client::new(args)?;
     match command {
-        AgentCommand::Create {
-            name,
-            system,
-            model,
-            blocks,
-            tags,
-        } => {
+        AgentCommand::Create { name, system, model, blocks, tags } => {
             let mut body = json!({ "name": name, "tags": tags });
             if let Some(system) = system {
                 body["system"] = json!(system);
@@ -29,22 +23,11 @@ pub async fn run(args: &ClientArgs, command: AgentCommand, json: bool) -> anyhow
                 body["model"] = json!(model);
             }
             if !blocks.is_empty() {
-                body["blocks"] = Value::Array(
-                    blocks
-                        .iter()
-                        .map(|b| parse_block(b))
-                        .collect::<anyhow::Result<_>>()?,
-                );
+                body["blocks"] = Value::Array(blocks.iter().map(|b| parse_block(b)).collect::<anyhow::Result<_>>()?);
             }
-            let request = client
-                .request(Method::POST, client.url(&["v1", "agents"], &[]))
-                .json(&body);
+            let request = client.request(Method::POST, client.url(&["v1", "agents"], &[])).json(&body);
             let agent = client.send(request).await?;
-            if json {
-                print_json(&agent)
-            } else {
-                print_agent(&agent)
-            }
+            if json { print_json(&agent) } else { print_agent(&agent) }
         }
         AgentCommand::List { name, tag } => {
             let mut query = Vec::new();
@@ -74,17 +57,11 @@ pub async fn run(args: &ClientArgs, command: AgentCommand, json: bool) -> anyhow
         AgentCommand::Show { agent } => {
             let id = client.resolve_agent(&agent).await?;
             let agent = client.get(&["v1", "agents", &id], &[]).await?;
-            if json {
-                print_json(&agent)
-            } else {
-                print_agent(&agent)
-            }
+            if json { print_json(&agent) } else { print_agent(&agent) }
         }
         AgentCommand::Delete { agent } => {
             let id = client.resolve_agent(&agent).await?;
-            client
-                .send(client.request(Method::DELETE, client.url(&["v1", "agents", &id], &[])))
-                .await?;
+            client.send(client.request(Method::DELETE, client.url(&["v1", "agents", &id], &[]))).await?;
             if json {
                 print_json(&json!({ "id": id, "deleted": true }))
             } else {
@@ -108,26 +85,14 @@ fn parse_block(text: &str) -> anyhow::Result<Value> {
 
 fn print_agent(agent: &Value) -> anyhow::Result<()> {
     let mut table = Table::without_header();
-    for name in [
-        "id",
-        "name",
-        "model",
-        "embedding",
-        "context_window",
-        "created_at",
-        "updated_at",
-    ] {
+    for name in ["id", "name", "model", "embedding", "context_window", "created_at", "updated_at"] {
         table.row([format!("{name}:"), field(agent, name)]);
     }
     table.row(["tags:".to_owned(), list(agent, "tags")]);
     table.row(["tools:".to_owned(), list(agent, "tools")]);
     table.row(["system:".to_owned(), preview(&field(agent, "system"), 100)]);
     print!("{}", table.render());
-    let blocks = agent
-        .get("blocks")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let blocks = agent.get("blocks").and_then(Value::as_array).cloned().unwrap_or_default();
     if blocks.is_empty() {
         println!("blocks:   (none)");
         return Ok(());

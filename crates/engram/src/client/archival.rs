@@ -18,21 +18,12 @@ const BATCH_SIZE: usize = 500;
 pub async fn run(args: &ClientArgs, command: ArchivalCommand, json: bool) -> anyhow::Result<()> {
     let client = Client::new(args)?;
     match command {
-        ArchivalCommand::Add {
-            agent,
-            stdin,
-            file,
-            tags,
-        } => {
+        ArchivalCommand::Add { agent, stdin, file, tags } => {
             if file.is_none() && stdin.is_none() && std::io::stdin().is_terminal() {
                 bail!("give --file FILE, or `-` to read passages from standard input");
             }
             let text = read_input(file.as_deref()).await?;
-            let passages: Vec<&str> = text
-                .lines()
-                .map(str::trim)
-                .filter(|line| !line.is_empty())
-                .collect();
+            let passages: Vec<&str> = text.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
             let id = client.resolve_agent(&agent).await?;
             let ids = add(&client, &id, &passages, &tags).await?;
             if json {
@@ -42,13 +33,7 @@ pub async fn run(args: &ClientArgs, command: ArchivalCommand, json: bool) -> any
                 Ok(())
             }
         }
-        ArchivalCommand::Search {
-            agent,
-            query,
-            k,
-            mode,
-            tags,
-        } => {
+        ArchivalCommand::Search { agent, query, k, mode, tags } => {
             let id = client.resolve_agent(&agent).await?;
             let k = k.to_string();
             let tags = tags.join(",");
@@ -59,24 +44,15 @@ pub async fn run(args: &ClientArgs, command: ArchivalCommand, json: bool) -> any
             if !tags.is_empty() {
                 pairs.push(("tags", tags.as_str()));
             }
-            let response = client
-                .get(&["v1", "agents", &id, "archival", "search"], &pairs)
-                .await?;
+            let response = client.get(&["v1", "agents", &id, "archival", "search"], &pairs).await?;
             if json {
                 return print_json(&response);
             }
-            let results = response
-                .get("results")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let results = response.get("results").and_then(Value::as_array).cloned().unwrap_or_default();
             let mut table = Table::new(["SCORE", "ID", "TAGS", "TEXT"]);
             for result in &results {
                 let passage = result.get("passage").cloned().unwrap_or(Value::Null);
-                let score = result
-                    .get("score")
-                    .and_then(Value::as_f64)
-                    .map_or_else(String::new, score_text);
+                let score = result.get("score").and_then(Value::as_f64).map_or_else(String::new, score_text);
                 table.row([
                     score,
                     field(&passage, "id"),
@@ -90,9 +66,7 @@ pub async fn run(args: &ClientArgs, command: ArchivalCommand, json: bool) -> any
         ArchivalCommand::List { agent, limit } => {
             let id = client.resolve_agent(&agent).await?;
             let max = usize::try_from(limit).unwrap_or(usize::MAX);
-            let passages = client
-                .list_all(&["v1", "agents", &id, "archival"], &[], max)
-                .await?;
+            let passages = client.list_all(&["v1", "agents", &id, "archival"], &[], max).await?;
             if json {
                 return print_json(&json!({ "items": passages }));
             }
@@ -112,20 +86,10 @@ pub async fn run(args: &ClientArgs, command: ArchivalCommand, json: bool) -> any
 }
 
 /// Inserts `passages` in batches and returns their ids. On failure, says how many were committed before it.
-async fn add(
-    client: &Client,
-    agent: &str,
-    passages: &[&str],
-    tags: &[String],
-) -> anyhow::Result<Vec<String>> {
-    let progress = if std::io::stderr().is_terminal() {
-        ProgressBar::new(passages.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} passages ({per_sec}, eta {eta})")
-    {
+async fn add(client: &Client, agent: &str, passages: &[&str], tags: &[String]) -> anyhow::Result<Vec<String>> {
+    let progress =
+        if std::io::stderr().is_terminal() { ProgressBar::new(passages.len() as u64) } else { ProgressBar::hidden() };
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} passages ({per_sec}, eta {eta})") {
         progress.set_style(style);
     }
     let url = client.url(&["v1", "agents", agent, "archival", "batch"], &[]);
@@ -133,42 +97,21 @@ async fn add(
     for batch in passages.chunks(BATCH_SIZE) {
         let items: Vec<Value> = batch
             .iter()
-            .map(|text| {
-                if tags.is_empty() {
-                    json!({ "text": text })
-                } else {
-                    json!({ "text": text, "tags": tags })
-                }
-            })
+            .map(|text| if tags.is_empty() { json!({ "text": text }) } else { json!({ "text": text, "tags": tags }) })
             .collect();
-        let request = client
-            .request(Method::POST, url.clone())
-            .json(&json!({ "items": items }));
+        let request = client.request(Method::POST, url.clone()).json(&json!({ "items": items }));
         let response = match client.send(request).await {
             Ok(response) => response,
             Err(e) => {
                 progress.abandon();
                 if !ids.is_empty() {
-                    eprintln!(
-                        "note: {} of {} passage(s) were added before this error",
-                        ids.len(),
-                        passages.len()
-                    );
+                    eprintln!("note: {} of {} passage(s) were added before this error", ids.len(), passages.len());
                 }
                 return Err(e.into());
             }
         };
-        let batch_ids = response
-            .get("ids")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        ids.extend(
-            batch_ids
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned),
-        );
+        let batch_ids = response.get("ids").and_then(Value::as_array).cloned().unwrap_or_default();
+        ids.extend(batch_ids.iter().filter_map(Value::as_str).map(str::to_owned));
         progress.inc(batch.len() as u64);
     }
     progress.finish_and_clear();

@@ -14,9 +14,7 @@ pub async fn run(args: &ClientArgs, command: BlockCommand, json: bool) -> anyhow
     match command {
         BlockCommand::Get { agent, label } => {
             let id = client.resolve_agent(&agent).await?;
-            let block = client
-                .get(&["v1", "agents", &id, "blocks", &label], &[])
-                .await?;
+            let block = client.get(&["v1", "agents", &id, "blocks", &label], &[]).await?;
             if json {
                 return print_json(&block);
             }
@@ -29,13 +27,7 @@ pub async fn run(args: &ClientArgs, command: BlockCommand, json: bool) -> anyhow
             }
             Ok(())
         }
-        BlockCommand::Set {
-            agent,
-            label,
-            value,
-            file,
-            if_version,
-        } => {
+        BlockCommand::Set { agent, label, value, file, if_version } => {
             let value = match (value, file) {
                 (Some(value), _) if value != "-" => value,
                 (_, Some(path)) => strip_one_newline(read_input(Some(&path)).await?),
@@ -43,9 +35,7 @@ pub async fn run(args: &ClientArgs, command: BlockCommand, json: bool) -> anyhow
             };
             let id = client.resolve_agent(&agent).await?;
             let url = client.url(&["v1", "agents", &id, "blocks", &label], &[]);
-            let mut request = client
-                .request(Method::PATCH, url)
-                .json(&json!({ "value": value }));
+            let mut request = client.request(Method::PATCH, url).json(&json!({ "value": value }));
             if let Some(version) = if_version {
                 request = request.header(IF_MATCH, format!("\"{version}\""));
             }
@@ -55,12 +45,7 @@ pub async fn run(args: &ClientArgs, command: BlockCommand, json: bool) -> anyhow
             }
             let version = match field(&block, "version") {
                 v if !v.is_empty() => v,
-                _ => headers
-                    .get(ETAG)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("?")
-                    .trim_matches('"')
-                    .to_owned(),
+                _ => headers.get(ETAG).and_then(|v| v.to_str().ok()).unwrap_or("?").trim_matches('"').to_owned(),
             };
             println!("updated block {label} of {id} (version {version})");
             Ok(())

@@ -62,13 +62,10 @@ pub struct Client {
 
 impl Client {
     pub fn new(args: &ClientArgs) -> anyhow::Result<Self> {
-        let base = Url::parse(&args.url)
-            .with_context(|| format!("invalid server URL {:?} (--url/ENGRAM_URL)", args.url))?;
+        let base =
+            Url::parse(&args.url).with_context(|| format!("invalid server URL {:?} (--url/ENGRAM_URL)", args.url))?;
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-            bail!(
-                "invalid server URL {:?} (--url/ENGRAM_URL): expected http://HOST:PORT",
-                args.url
-            );
+            bail!("invalid server URL {:?} (--url/ENGRAM_URL): expected http://HOST:PORT", args.url);
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -76,11 +73,7 @@ impl Client {
             .build()
             .context("cannot build the HTTP client")?;
         let api_key = args.api_key.clone().filter(|key| !key.is_empty());
-        Ok(Self {
-            http,
-            base,
-            api_key,
-        })
+        Ok(Self { http, base, api_key })
     }
 
     /// The URL of `segments` under the base URL (each segment percent-encoded) with `query` pairs appended.
@@ -115,30 +108,20 @@ impl Client {
         &self,
         request: RequestBuilder,
     ) -> Result<(reqwest::header::HeaderMap, Value), ClientError> {
-        let request = request.build().map_err(|e| ClientError::Transport {
-            url: self.base.to_string(),
-            cause: e.to_string(),
-        })?;
+        let request =
+            request.build().map_err(|e| ClientError::Transport { url: self.base.to_string(), cause: e.to_string() })?;
         let url = request.url().to_string();
         let response = self.http.execute(request).await.map_err(|e| {
             if e.is_connect() {
-                ClientError::Connect {
-                    url: self.base.to_string(),
-                    cause: root_cause(&e),
-                }
+                ClientError::Connect { url: self.base.to_string(), cause: root_cause(&e) }
             } else {
-                ClientError::Transport {
-                    url: url.clone(),
-                    cause: root_cause(&e),
-                }
+                ClientError::Transport { url: url.clone(), cause: root_cause(&e) }
             }
         })?;
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(|e| ClientError::Transport {
-            url: url.clone(),
-            cause: root_cause(&e),
-        })?;
+        let bytes =
+            response.bytes().await.map_err(|e| ClientError::Transport { url: url.clone(), cause: root_cause(&e) })?;
         if status.is_success() {
             if bytes.is_empty() {
                 return Ok((headers, Value::Null));
@@ -152,13 +135,8 @@ impl Client {
         Err(api_error(status, &bytes))
     }
 
-    pub async fn get(
-        &self,
-        segments: &[&str],
-        query: &[(&str, &str)],
-    ) -> Result<Value, ClientError> {
-        self.send(self.request(Method::GET, self.url(segments, query)))
-            .await
+    pub async fn get(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<Value, ClientError> {
+        self.send(self.request(Method::GET, self.url(segments, query))).await
     }
 
     /// Follows `next_cursor` until `max` items are collected or the list ends.
@@ -178,17 +156,10 @@ impl Client {
                 pairs.push(("after", cursor));
             }
             let page = self.get(segments, &pairs).await?;
-            let page_items = page
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let page_items = page.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
             let got = page_items.len();
             items.extend(page_items.into_iter().take(max - items.len()));
-            after = page
-                .get("next_cursor")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            after = page.get("next_cursor").and_then(Value::as_str).map(str::to_owned);
             if after.is_none() || got == 0 || items.len() >= max {
                 return Ok(items);
             }
@@ -200,24 +171,13 @@ impl Client {
         if AgentId::parse("agent", agent).is_ok() {
             return Ok(agent.to_owned());
         }
-        let matches = self
-            .list_all(&["v1", "agents"], &[("name", agent)], 10)
-            .await?;
-        let ids: Vec<String> = matches
-            .iter()
-            .filter_map(|a| a.get("id").and_then(Value::as_str))
-            .map(str::to_owned)
-            .collect();
+        let matches = self.list_all(&["v1", "agents"], &[("name", agent)], 10).await?;
+        let ids: Vec<String> =
+            matches.iter().filter_map(|a| a.get("id").and_then(Value::as_str)).map(str::to_owned).collect();
         match ids.as_slice() {
             [id] => Ok(id.clone()),
-            [] => Err(anyhow!(
-                "no agent named {agent:?} (and it is not an agent id); see `engram agent list`"
-            )),
-            _ => Err(anyhow!(
-                "{} agents are named {agent:?}; use an id instead: {}",
-                ids.len(),
-                ids.join(", ")
-            )),
+            [] => Err(anyhow!("no agent named {agent:?} (and it is not an agent id); see `engram agent list`")),
+            _ => Err(anyhow!("{} agents are named {agent:?}; use an id instead: {}", ids.len(), ids.join(", "))),
         }
     }
 }
@@ -230,10 +190,7 @@ fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
     let code = error.and_then(|e| e.get("code")).and_then(Value::as_str);
     let message = error.and_then(|e| e.get("message")).and_then(Value::as_str);
     match (code, message) {
-        (Some(code), Some(message)) => ClientError::Api {
-            code: code.to_owned(),
-            message: message.to_owned(),
-        },
+        (Some(code), Some(message)) => ClientError::Api { code: code.to_owned(), message: message.to_owned() },
         _ => ClientError::Api {
             code: format!("http_{}", status.as_u16()),
             message: format!("the server answered {status}"),
@@ -244,9 +201,7 @@ fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
 /// Reads text from a file, or standard input when `path` is `None`.
 pub async fn read_input(path: Option<&std::path::Path>) -> anyhow::Result<String> {
     match path {
-        Some(path) => tokio::fs::read_to_string(path)
-            .await
-            .with_context(|| format!("cannot read {}", path.display())),
+        Some(path) => tokio::fs::read_to_string(path).await.with_context(|| format!("cannot read {}", path.display())),
         // tokio's stdin needs a feature this workspace does not enable; a blocking read on the blocking pool is
         // the same thing for a whole-input read.
         None => tokio::task::spawn_blocking(|| std::io::read_to_string(std::io::stdin()))

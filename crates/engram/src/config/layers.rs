@@ -54,29 +54,17 @@ impl Layers {
     /// Reads the config file (if one is named by flag or environment) and the environment, and stacks them with the
     /// defaults and `flags`.
     pub fn load(flags: &ConfigFlags) -> anyhow::Result<Self> {
-        let defaults = OPTIONS
-            .iter()
-            .filter_map(|option| option.default.map(|default| (option.key, default)));
-        let mut figment =
-            Figment::new().merge(Serialized::defaults(DefaultLayer(defaults.collect())));
+        let defaults = OPTIONS.iter().filter_map(|option| option.default.map(|default| (option.key, default)));
+        let mut figment = Figment::new().merge(Serialized::defaults(DefaultLayer(defaults.collect())));
 
         let config_file = config_file_path(flags);
         if let Some((path, source)) = &config_file {
             figment = figment.merge(read_config_file(path, source)?);
         }
 
-        let flag_values = flags
-            .values
-            .iter()
-            .filter(|(key, _)| *key != CONFIG)
-            .map(|(k, v)| (*k, v.clone()));
-        figment = figment
-            .merge(environment())
-            .merge(Serialized::globals(FlagLayer(flag_values.collect())));
-        Ok(Self {
-            figment,
-            config_file,
-        })
+        let flag_values = flags.values.iter().filter(|(key, _)| *key != CONFIG).map(|(k, v)| (*k, v.clone()));
+        figment = figment.merge(environment()).merge(Serialized::globals(FlagLayer(flag_values.collect())));
+        Ok(Self { figment, config_file })
     }
 
     pub fn config_file(&self) -> Option<&(PathBuf, Source)> {
@@ -104,10 +92,7 @@ impl Layers {
 fn config_file_path(flags: &ConfigFlags) -> Option<(PathBuf, Source)> {
     let option = option(CONFIG)?;
     if let Some(path) = flags.get(CONFIG) {
-        return Some((
-            PathBuf::from(path),
-            Source::Flag(option.flag.unwrap_or(CONFIG)),
-        ));
+        return Some((PathBuf::from(path), Source::Flag(option.flag.unwrap_or(CONFIG))));
     }
     std::env::var_os(option.env)
         .filter(|path| !path.is_empty())
@@ -117,26 +102,13 @@ fn config_file_path(flags: &ConfigFlags) -> Option<(PathBuf, Source)> {
 /// Loads the TOML file eagerly so that a missing file, bad syntax or an unknown key is reported before anything
 /// else, naming the file and how it was chosen.
 fn read_config_file(path: &Path, source: &Source) -> anyhow::Result<Data<Toml>> {
-    std::fs::metadata(path)
-        .with_context(|| format!("cannot read config file {} (from {source})", path.display()))?;
+    std::fs::metadata(path).with_context(|| format!("cannot read config file {} (from {source})", path.display()))?;
     let toml = Toml::file_exact(path);
-    let data = toml.data().map_err(|e| {
-        anyhow!(
-            "invalid config file {} (from {source}): {e}",
-            path.display()
-        )
-    })?;
-    let known: Vec<&str> = OPTIONS
-        .iter()
-        .filter(|o| o.in_file)
-        .map(|o| o.key)
-        .collect();
+    let data = toml.data().map_err(|e| anyhow!("invalid config file {} (from {source}): {e}", path.display()))?;
+    let known: Vec<&str> = OPTIONS.iter().filter(|o| o.in_file).map(|o| o.key).collect();
     for (profile, dict) in &data {
         if *profile != Profile::Default {
-            bail!(
-                "config file {} (from {source}): unexpected profile {profile}",
-                path.display()
-            );
+            bail!("config file {} (from {source}): unexpected profile {profile}", path.display());
         }
         if let Some(unknown) = dict.keys().find(|key| !known.contains(&key.as_str())) {
             bail!(
@@ -153,9 +125,6 @@ fn read_config_file(path: &Path, source: &Source) -> anyhow::Result<Data<Toml>> 
 /// handled by [`config_file_path`].
 fn environment() -> Env {
     Env::raw().filter_map(|name: &UncasedStr| {
-        OPTIONS
-            .iter()
-            .find(|option| option.key != CONFIG && name == option.env)
-            .map(|option| Uncased::from(option.key))
+        OPTIONS.iter().find(|option| option.key != CONFIG && name == option.env).map(|option| Uncased::from(option.key))
     })
 }

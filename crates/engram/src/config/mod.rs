@@ -14,9 +14,7 @@ use engram_server::{ApiKeyConfig, ServerConfig};
 use serde_json::json;
 
 pub use layers::Source;
-use options::{
-    API_KEYS, BODY_LIMIT_BYTES, DATA_DIR, IDEMPOTENCY_TTL_SECS, LISTEN, LOG, LOG_FORMAT,
-};
+use options::{API_KEYS, BODY_LIMIT_BYTES, DATA_DIR, IDEMPOTENCY_TTL_SECS, LISTEN, LOG, LOG_FORMAT};
 pub use options::{ConfigFlags, OPTIONS, docs_markdown};
 use values::Raw;
 
@@ -77,17 +75,12 @@ pub fn resolve(flags: &ConfigFlags) -> anyhow::Result<Resolved> {
         Some(Raw { value, source })
     };
     // Every key with a default in the table is present; a miss would be a bug in the table, reported plainly.
-    let required =
-        |raw: Option<Raw>, key: &str| raw.ok_or_else(|| anyhow::anyhow!("no value for `{key}`"));
+    let required = |raw: Option<Raw>, key: &str| raw.ok_or_else(|| anyhow::anyhow!("no value for `{key}`"));
 
     let data_dir = values::data_dir(&required(get(DATA_DIR), DATA_DIR)?)?;
     let listen = values::listen(&required(get(LISTEN), LISTEN)?)?;
-    let body_limit = values::positive(
-        &required(get(BODY_LIMIT_BYTES), BODY_LIMIT_BYTES)?,
-        "body limit",
-        "bytes",
-        MAX_BODY_LIMIT,
-    )?;
+    let body_limit =
+        values::positive(&required(get(BODY_LIMIT_BYTES), BODY_LIMIT_BYTES)?, "body limit", "bytes", MAX_BODY_LIMIT)?;
     let ttl = values::positive(
         &required(get(IDEMPOTENCY_TTL_SECS), IDEMPOTENCY_TTL_SECS)?,
         "idempotency TTL",
@@ -110,11 +103,7 @@ pub fn resolve(flags: &ConfigFlags) -> anyhow::Result<Resolved> {
         log_format,
         api_keys,
     };
-    Ok(Resolved {
-        settings,
-        sources,
-        config_file: layers.config_file().cloned(),
-    })
+    Ok(Resolved { settings, sources, config_file: layers.config_file().cloned() })
 }
 
 /// `engram config show`: each resolved value and its source. Secrets are never printed.
@@ -122,25 +111,14 @@ pub fn show(flags: &ConfigFlags, json: bool) -> anyhow::Result<()> {
     let resolved = resolve(flags)?;
     let settings = &resolved.settings;
     let source_of = |key: &str| {
-        resolved
-            .sources
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map_or_else(|| "default".to_owned(), |(_, s)| s.to_string())
+        resolved.sources.iter().find(|(k, _)| *k == key).map_or_else(|| "default".to_owned(), |(_, s)| s.to_string())
     };
-    let keys: Vec<_> = settings
-        .api_keys
-        .iter()
-        .map(|k| json!({"id": k.id, "org": k.org.as_str()}))
-        .collect();
+    let keys: Vec<_> = settings.api_keys.iter().map(|k| json!({"id": k.id, "org": k.org.as_str()})).collect();
     let rows = [
         (DATA_DIR, json!(settings.data_dir.display().to_string())),
         (LISTEN, json!(settings.listen.to_string())),
         (BODY_LIMIT_BYTES, json!(settings.body_limit_bytes)),
-        (
-            IDEMPOTENCY_TTL_SECS,
-            json!(settings.idempotency_ttl.as_secs()),
-        ),
+        (IDEMPOTENCY_TTL_SECS, json!(settings.idempotency_ttl.as_secs())),
         (LOG, json!(settings.log)),
         (LOG_FORMAT, json!(settings.log_format.as_str())),
         (API_KEYS, json!(keys)),
@@ -148,36 +126,23 @@ pub fn show(flags: &ConfigFlags, json: bool) -> anyhow::Result<()> {
     if json {
         let mut object = serde_json::Map::new();
         for (key, value) in rows {
-            object.insert(
-                key.to_owned(),
-                json!({"value": value, "source": source_of(key)}),
-            );
+            object.insert(key.to_owned(), json!({"value": value, "source": source_of(key)}));
         }
-        let config_file = resolved
-            .config_file
-            .as_ref()
-            .map(|(path, _)| path.display().to_string());
+        let config_file = resolved.config_file.as_ref().map(|(path, _)| path.display().to_string());
         object.insert("config".to_owned(), json!({"value": config_file}));
         println!("{}", serde_json::to_string_pretty(&object)?);
         return Ok(());
     }
     let mut table = Table::new(["KEY", "VALUE", "SOURCE"]);
     if let Some((path, source)) = &resolved.config_file {
-        table.row([
-            "config".to_owned(),
-            path.display().to_string(),
-            source.to_string(),
-        ]);
+        table.row(["config".to_owned(), path.display().to_string(), source.to_string()]);
     }
     for (key, value) in rows {
         let shown = match (key, &value) {
             (API_KEYS, _) if settings.api_keys.is_empty() => "none (local mode)".to_owned(),
-            (API_KEYS, _) => settings
-                .api_keys
-                .iter()
-                .map(|k| format!("{} (org {})", k.id, k.org))
-                .collect::<Vec<_>>()
-                .join(", "),
+            (API_KEYS, _) => {
+                settings.api_keys.iter().map(|k| format!("{} (org {})", k.id, k.org)).collect::<Vec<_>>().join(", ")
+            }
             (_, serde_json::Value::String(s)) => s.clone(),
             (_, other) => other.to_string(),
         };

@@ -126,10 +126,7 @@ pub struct ConfigFlags {
 
 impl ConfigFlags {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.values
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.as_str())
+        self.values.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
     }
 }
 
@@ -138,11 +135,7 @@ impl FromArgMatches for ConfigFlags {
         let values = OPTIONS
             .iter()
             .filter(|option| option.flag.is_some())
-            .filter_map(|option| {
-                matches
-                    .get_one::<String>(option.key)
-                    .map(|value| (option.key, value.clone()))
-            })
+            .filter_map(|option| matches.get_one::<String>(option.key).map(|value| (option.key, value.clone())))
             .collect();
         Ok(Self { values })
     }
@@ -189,22 +182,10 @@ pub fn docs_markdown() -> String {
         "| config file key | environment variable | `serve` flag | default | meaning |\n|---|---|---|---|---|\n",
     );
     for option in OPTIONS {
-        let key = if option.in_file {
-            format!("`{}`", option.key)
-        } else {
-            "–".to_owned()
-        };
-        let flag = option.flag.map_or_else(
-            || "–".to_owned(),
-            |flag| format!("`--{flag} {}`", option.value_name),
-        );
-        let default = option
-            .default
-            .map_or_else(|| "–".to_owned(), |default| format!("`{default}`"));
-        out.push_str(&format!(
-            "| {key} | `{}` | {flag} | {default} | {} |\n",
-            option.env, option.help
-        ));
+        let key = if option.in_file { format!("`{}`", option.key) } else { "–".to_owned() };
+        let flag = option.flag.map_or_else(|| "–".to_owned(), |flag| format!("`--{flag} {}`", option.value_name));
+        let default = option.default.map_or_else(|| "–".to_owned(), |default| format!("`{default}`"));
+        out.push_str(&format!("| {key} | `{}` | {flag} | {default} | {} |\n", option.env, option.help));
     }
     out.push_str("\nPrecedence, lowest first: default, config file, environment variable, flag.\n");
     out
@@ -227,16 +208,7 @@ mod tests {
 
     #[test]
     fn every_named_key_is_in_the_table() {
-        for key in [
-            CONFIG,
-            DATA_DIR,
-            LISTEN,
-            BODY_LIMIT_BYTES,
-            IDEMPOTENCY_TTL_SECS,
-            LOG,
-            LOG_FORMAT,
-            API_KEYS,
-        ] {
+        for key in [CONFIG, DATA_DIR, LISTEN, BODY_LIMIT_BYTES, IDEMPOTENCY_TTL_SECS, LOG, LOG_FORMAT, API_KEYS] {
             assert!(option(key).is_some(), "{key}");
         }
     }
@@ -245,14 +217,8 @@ mod tests {
     fn defaults_match_the_server_defaults() {
         let server = engram_server::ServerConfig::default();
         let default = |key| option(key).and_then(|o| o.default);
-        assert_eq!(
-            default(BODY_LIMIT_BYTES),
-            Some(server.body_limit_bytes.to_string().as_str())
-        );
-        assert_eq!(
-            default(IDEMPOTENCY_TTL_SECS),
-            Some(server.idempotency_ttl.as_secs().to_string().as_str())
-        );
+        assert_eq!(default(BODY_LIMIT_BYTES), Some(server.body_limit_bytes.to_string().as_str()));
+        assert_eq!(default(IDEMPOTENCY_TTL_SECS), Some(server.idempotency_ttl.as_secs().to_string().as_str()));
         assert_eq!(default(LISTEN), Some(server.listen.to_string().as_str()));
     }
 }

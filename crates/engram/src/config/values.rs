@@ -36,23 +36,16 @@ fn text(raw: &Raw, what: &str) -> anyhow::Result<String> {
             .or_else(|| n.to_i128().map(|n| n.to_string()))
             .or_else(|| n.to_f64().map(|n| n.to_string()))
             .unwrap_or_default()),
-        other => Err(anyhow!(
-            "invalid {what} (from {}): expected a single value, found {}",
-            raw.source,
-            other.to_actual()
-        )),
+        other => {
+            Err(anyhow!("invalid {what} (from {}): expected a single value, found {}", raw.source, other.to_actual()))
+        }
     }
 }
 
 pub fn data_dir(raw: &Raw) -> anyhow::Result<PathBuf> {
     let text = text(raw, "data directory")?;
     if text.trim().is_empty() {
-        return Err(invalid(
-            "data directory",
-            &text,
-            &raw.source,
-            "must not be empty",
-        ));
+        return Err(invalid("data directory", &text, &raw.source, "must not be empty"));
     }
     Ok(PathBuf::from(text))
 }
@@ -60,12 +53,7 @@ pub fn data_dir(raw: &Raw) -> anyhow::Result<PathBuf> {
 pub fn listen(raw: &Raw) -> anyhow::Result<SocketAddr> {
     let text = text(raw, "listen address")?;
     text.trim().parse().map_err(|e| {
-        invalid(
-            "listen address",
-            &text,
-            &raw.source,
-            format!("{e}; expected IP:PORT such as 127.0.0.1:8283"),
-        )
+        invalid("listen address", &text, &raw.source, format!("{e}; expected IP:PORT such as 127.0.0.1:8283"))
     })
 }
 
@@ -74,12 +62,7 @@ pub fn positive(raw: &Raw, what: &str, unit: &str, max: u64) -> anyhow::Result<u
     let text = text(raw, what)?;
     match text.trim().parse::<u64>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(invalid(
-            what,
-            &text,
-            &raw.source,
-            format!("expected a whole number of {unit} from 1 to {max}"),
-        )),
+        _ => Err(invalid(what, &text, &raw.source, format!("expected a whole number of {unit} from 1 to {max}"))),
     }
 }
 
@@ -94,12 +77,7 @@ pub fn log_format(raw: &Raw) -> anyhow::Result<LogFormat> {
     match text.trim() {
         "text" => Ok(LogFormat::Text),
         "json" => Ok(LogFormat::Json),
-        _ => Err(invalid(
-            "log format",
-            &text,
-            &raw.source,
-            "expected `text` or `json`",
-        )),
+        _ => Err(invalid("log format", &text, &raw.source, "expected `text` or `json`")),
     }
 }
 
@@ -135,16 +113,10 @@ pub fn api_keys(raw: &Raw) -> anyhow::Result<Vec<ApiKeyConfig>> {
     };
     for (i, key) in keys.iter().enumerate() {
         if keys[..i].iter().any(|earlier| earlier.id == key.id) {
-            return Err(anyhow!(
-                "invalid api_keys (from {source}): the id {:?} is used twice",
-                key.id
-            ));
+            return Err(anyhow!("invalid api_keys (from {source}): the id {:?} is used twice", key.id));
         }
         if keys[..i].iter().any(|earlier| earlier.key == key.key) {
-            return Err(anyhow!(
-                "invalid api_keys (from {source}): keys {:?} and another share one secret",
-                key.id
-            ));
+            return Err(anyhow!("invalid api_keys (from {source}): keys {:?} and another share one secret", key.id));
         }
     }
     Ok(keys)
@@ -155,20 +127,13 @@ fn key_from_text(position: usize, entry: &str, source: &Source) -> anyhow::Resul
     match parts.as_slice() {
         [id, key] => key_config(position, id, key, None, source),
         [id, key, org] => key_config(position, id, key, Some(org), source),
-        _ => Err(anyhow!(
-            "invalid api_keys entry {position} (from {source}): expected `id:key` or `id:key:org`"
-        )),
+        _ => Err(anyhow!("invalid api_keys entry {position} (from {source}): expected `id:key` or `id:key:org`")),
     }
 }
 
 fn key_from_table(position: usize, dict: &Dict, source: &Source) -> anyhow::Result<ApiKeyConfig> {
-    if let Some(unknown) = dict
-        .keys()
-        .find(|k| !["id", "key", "org"].contains(&k.as_str()))
-    {
-        return Err(anyhow!(
-            "invalid api_keys entry {position} (from {source}): unknown field {unknown:?}"
-        ));
+    if let Some(unknown) = dict.keys().find(|k| !["id", "key", "org"].contains(&k.as_str())) {
+        return Err(anyhow!("invalid api_keys entry {position} (from {source}): unknown field {unknown:?}"));
     }
     let field = |name: &str| -> anyhow::Result<Option<&str>> {
         match dict.get(name) {
@@ -180,8 +145,7 @@ fn key_from_table(position: usize, dict: &Dict, source: &Source) -> anyhow::Resu
             )),
         }
     };
-    let missing =
-        |name: &str| anyhow!("invalid api_keys entry {position} (from {source}): missing `{name}`");
+    let missing = |name: &str| anyhow!("invalid api_keys entry {position} (from {source}): missing `{name}`");
     let id = field("id")?.ok_or_else(|| missing("id"))?;
     let key = field("key")?.ok_or_else(|| missing("key"))?;
     key_config(position, id, key, field("org")?, source)
@@ -196,22 +160,12 @@ fn key_config(
 ) -> anyhow::Result<ApiKeyConfig> {
     let (id, key) = (id.trim(), key.trim());
     if id.is_empty() || key.is_empty() {
-        return Err(anyhow!(
-            "invalid api_keys entry {position} (from {source}): `id` and `key` must not be empty"
-        ));
+        return Err(anyhow!("invalid api_keys entry {position} (from {source}): `id` and `key` must not be empty"));
     }
     let org = match org.map(str::trim) {
         None | Some("") => OrgId::default_org(),
-        Some(org) => OrgId::parse("org", org).map_err(|e| {
-            anyhow!(
-                "invalid api_keys entry {position} ({id:?}, from {source}): {}",
-                e.message
-            )
-        })?,
+        Some(org) => OrgId::parse("org", org)
+            .map_err(|e| anyhow!("invalid api_keys entry {position} ({id:?}, from {source}): {}", e.message))?,
     };
-    Ok(ApiKeyConfig {
-        id: id.to_owned(),
-        key: key.to_owned(),
-        org,
-    })
+    Ok(ApiKeyConfig { id: id.to_owned(), key: key.to_owned(), org })
 }

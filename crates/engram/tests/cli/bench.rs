@@ -6,19 +6,10 @@ use crate::support::{engram, run};
 
 #[test]
 fn bench_api_prints_the_table() {
-    let bench = run(
-        engram(
-            &["bench", "api", "--passages", "200", "--requests", "50"],
-            &[],
-        ),
-        None,
-        Duration::from_secs(600),
-    );
+    let bench =
+        run(engram(&["bench", "api", "--passages", "200", "--requests", "50"], &[]), None, Duration::from_secs(600));
     let out = bench.ok();
-    assert!(
-        out.contains("command: `engram bench api --passages 200 --requests 50`"),
-        "{out}"
-    );
+    assert!(out.contains("command: `engram bench api --passages 200 --requests 50`"), "{out}");
     assert!(out.contains("CPUs (nproc)"), "{out}");
     for row in [
         "| cold start (spawn → first 200 from /v1/health) | 5 |",

@@ -18,75 +18,33 @@ fn resolved(args: &[&str], env: &[(&str, &str)], key: &str) -> (Value, String) {
     let mut full = vec!["config", "show", "--json"];
     full.extend(args);
     let shown = engram_run(&full, env).json();
-    (
-        shown[key]["value"].clone(),
-        shown[key]["source"].as_str().unwrap().to_owned(),
-    )
+    (shown[key]["value"].clone(), shown[key]["source"].as_str().unwrap().to_owned())
 }
 
 #[test]
 fn flag_beats_env_beats_file_beats_default() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        "listen = \"127.0.0.1:7001\"\nlog_format = \"json\"\n",
-    );
+    let config = write_config(dir.path(), "listen = \"127.0.0.1:7001\"\nlog_format = \"json\"\n");
     let env_config = [("ENGRAM_CONFIG", config.as_str())];
-    let env_both = [
-        ("ENGRAM_CONFIG", config.as_str()),
-        ("ENGRAM_LISTEN", "127.0.0.1:7002"),
-    ];
+    let env_both = [("ENGRAM_CONFIG", config.as_str()), ("ENGRAM_LISTEN", "127.0.0.1:7002")];
 
     let check = |args: &[&str], env: &[(&str, &str)], value: &str, source: &str| {
         let (got, from) = resolved(args, env, "listen");
-        assert_eq!(
-            (got.as_str().unwrap(), from.as_str()),
-            (value, source),
-            "args {args:?} env {env:?}"
-        );
+        assert_eq!((got.as_str().unwrap(), from.as_str()), (value, source), "args {args:?} env {env:?}");
     };
     check(&[], &[], "127.0.0.1:8283", "default");
-    check(
-        &[],
-        &env_config,
-        "127.0.0.1:7001",
-        &format!("config file {config}"),
-    );
-    check(
-        &["--config", &config],
-        &[],
-        "127.0.0.1:7001",
-        &format!("config file {config}"),
-    );
+    check(&[], &env_config, "127.0.0.1:7001", &format!("config file {config}"));
+    check(&["--config", &config], &[], "127.0.0.1:7001", &format!("config file {config}"));
     check(&[], &env_both, "127.0.0.1:7002", "ENGRAM_LISTEN");
-    check(
-        &["--listen", "127.0.0.1:7003"],
-        &env_both,
-        "127.0.0.1:7003",
-        "--listen",
-    );
+    check(&["--listen", "127.0.0.1:7003"], &env_both, "127.0.0.1:7003", "--listen");
 
     // Other keys keep coming from the layer that sets them.
     let (format, from) = resolved(&["--listen", "127.0.0.1:7003"], &env_both, "log_format");
-    assert_eq!(
-        (format.as_str().unwrap(), from),
-        ("json", format!("config file {config}"))
-    );
-    let (limit, from) = resolved(
-        &["--body-limit", "1024"],
-        &[("ENGRAM_BODY_LIMIT", "2048")],
-        "body_limit_bytes",
-    );
+    assert_eq!((format.as_str().unwrap(), from), ("json", format!("config file {config}")));
+    let (limit, from) = resolved(&["--body-limit", "1024"], &[("ENGRAM_BODY_LIMIT", "2048")], "body_limit_bytes");
     assert_eq!((limit, from.as_str()), (Value::from(1024), "--body-limit"));
-    let (keys, from) = resolved(
-        &[],
-        &[("ENGRAM_API_KEYS", "ci:s3cret,ops:k2:acme")],
-        "api_keys",
-    );
-    assert_eq!(
-        keys,
-        serde_json::json!([{"id": "ci", "org": "default"}, {"id": "ops", "org": "acme"}])
-    );
+    let (keys, from) = resolved(&[], &[("ENGRAM_API_KEYS", "ci:s3cret,ops:k2:acme")], "api_keys");
+    assert_eq!(keys, serde_json::json!([{"id": "ci", "org": "default"}, {"id": "ops", "org": "acme"}]));
     assert_eq!(from, "ENGRAM_API_KEYS");
 }
 
@@ -94,26 +52,12 @@ fn flag_beats_env_beats_file_beats_default() {
 fn the_server_uses_the_resolved_config() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n",
-            data_dir.to_str().unwrap()
-        ),
-    );
-    let server = Server::spawn(&["serve"], &[("ENGRAM_CONFIG", &config)])
-        .unwrap_or_else(|log| panic!("{log}"));
+    let config =
+        write_config(dir.path(), &format!("listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n", data_dir.to_str().unwrap()));
+    let server = Server::spawn(&["serve"], &[("ENGRAM_CONFIG", &config)]).unwrap_or_else(|log| panic!("{log}"));
     let canonical = data_dir.canonicalize().unwrap();
-    assert!(
-        server.log().contains(canonical.to_str().unwrap()),
-        "{}",
-        server.log()
-    );
-    assert!(
-        server.log().contains("NO AUTHENTICATION"),
-        "{}",
-        server.log()
-    );
+    assert!(server.log().contains(canonical.to_str().unwrap()), "{}", server.log());
+    assert!(server.log().contains("NO AUTHENTICATION"), "{}", server.log());
     server.cli(&["agent", "list"]).ok();
     assert!(data_dir.is_dir());
     server.stop();
@@ -127,41 +71,13 @@ fn invalid_values_name_the_option_and_its_source() {
     // (flags, environment, expected part of the message)
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
     let cases: &[Case] = &[
-        (
-            &["--listen", "foo"],
-            &[],
-            "invalid listen address \"foo\" (from --listen)",
-        ),
-        (
-            &[],
-            &[("ENGRAM_LISTEN", "foo")],
-            "invalid listen address \"foo\" (from ENGRAM_LISTEN)",
-        ),
-        (
-            &[],
-            &[("ENGRAM_BODY_LIMIT", "lots")],
-            "invalid body limit \"lots\" (from ENGRAM_BODY_LIMIT)",
-        ),
-        (
-            &["--body-limit", "0"],
-            &[],
-            "invalid body limit \"0\" (from --body-limit)",
-        ),
-        (
-            &["--config", &bad_format],
-            &[],
-            "invalid log format \"xml\" (from config file",
-        ),
-        (
-            &["--log-format", "xml"],
-            &[],
-            "invalid log format \"xml\" (from --log-format)",
-        ),
-        (
-            &[],
-            &[("ENGRAM_API_KEYS", "nokey")],
-            "invalid api_keys entry 1 (from ENGRAM_API_KEYS)",
-        ),
+        (&["--listen", "foo"], &[], "invalid listen address \"foo\" (from --listen)"),
+        (&[], &[("ENGRAM_LISTEN", "foo")], "invalid listen address \"foo\" (from ENGRAM_LISTEN)"),
+        (&[], &[("ENGRAM_BODY_LIMIT", "lots")], "invalid body limit \"lots\" (from ENGRAM_BODY_LIMIT)"),
+        (&["--body-limit", "0"], &[], "invalid body limit \"0\" (from --body-limit)"),
+        (&["--config", &bad_format], &[], "invalid log format \"xml\" (from config file"),
+        (&["--log-format", "xml"], &[], "invalid log format \"xml\" (from --log-format)"),
+        (&[], &[("ENGRAM_API_KEYS", "nokey")], "invalid api_keys entry 1 (from ENGRAM_API_KEYS)"),
         (
             &["--config", "/nonexistent/engram.toml"],
             &[],
@@ -173,40 +89,21 @@ fn invalid_values_name_the_option_and_its_source() {
         full.extend(*args);
         let run = engram_run(&full, env);
         let stderr = run.failed();
-        assert!(
-            stderr.starts_with("error: ") && stderr.contains(expected),
-            "{args:?} {env:?}: {stderr}"
-        );
+        assert!(stderr.starts_with("error: ") && stderr.contains(expected), "{args:?} {env:?}: {stderr}");
     }
 
     // A typo in the file is caught rather than ignored.
     let typo = write_config(dir.path(), "lisen = \"127.0.0.1:0\"\n");
     let run = engram_run(&["serve", "--config", &typo], &[]);
-    assert!(
-        run.failed().contains("unknown key \"lisen\""),
-        "{}",
-        run.stderr
-    );
+    assert!(run.failed().contains("unknown key \"lisen\""), "{}", run.stderr);
 }
 
 #[test]
 fn a_non_loopback_address_without_keys_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let run = engram_run(
-        &[
-            "serve",
-            "--listen",
-            "0.0.0.0:0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run = engram_run(&["serve", "--listen", "0.0.0.0:0", "--data-dir", dir.path().to_str().unwrap()], &[]);
     let stderr = run.failed();
-    assert!(
-        stderr.contains("refusing to listen on 0.0.0.0") && stderr.contains("API keys"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("refusing to listen on 0.0.0.0") && stderr.contains("API keys"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,18 +116,9 @@ async fn with_a_key_in_the_config_file_requests_need_it() {
             dir.path().join("data").to_str().unwrap()
         ),
     );
-    let server =
-        Server::spawn(&["serve", "--config", &config], &[]).unwrap_or_else(|log| panic!("{log}"));
-    assert!(
-        !server.log().contains("test-secret-0123456789"),
-        "the secret was logged:\n{}",
-        server.log()
-    );
-    assert!(
-        !server.log().contains("NO AUTHENTICATION"),
-        "{}",
-        server.log()
-    );
+    let server = Server::spawn(&["serve", "--config", &config], &[]).unwrap_or_else(|log| panic!("{log}"));
+    assert!(!server.log().contains("test-secret-0123456789"), "the secret was logged:\n{}", server.log());
+    assert!(!server.log().contains("NO AUTHENTICATION"), "{}", server.log());
 
     let http = reqwest::Client::new();
     let url = format!("{}/v1/agents", server.url());
@@ -238,19 +126,32 @@ async fn with_a_key_in_the_config_file_requests_need_it() {
     assert_eq!(response.status(), 401);
     let response = http.get(&url).bearer_auth("wrong").send().await.unwrap();
     assert_eq!(response.status(), 401);
-    let response = http
-        .get(&url)
-        .bearer_auth("test-secret-0123456789")
-        .send()
-        .await
-        .unwrap();
+    let response = http.get(&url).bearer_auth("test-secret-0123456789").send().await.unwrap();
     assert_eq!(response.status(), 200);
 
     let run = tokio::task::block_in_place(|| server.cli(&["agent", "list"]));
     assert!(run.failed().starts_with("error: "), "{}", run.stderr);
-    let run = tokio::task::block_in_place(|| {
-        server.cli(&["agent", "list", "--api-key", "test-secret-0123456789"])
-    });
+    let run = tokio::task::block_in_place(|| server.cli(&["agent", "list", "--api-key", "test-secret-0123456789"]));
     run.ok();
     tokio::task::block_in_place(|| server.stop());
+}
+
+/// The README's configuration table documents every option `engram config docs` knows (the option table is the
+/// single definition; this keeps the README from drifting).
+#[test]
+fn the_readme_documents_every_option() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_engram")).args(["config", "docs"]).output().unwrap();
+    assert!(out.status.success());
+    let docs = String::from_utf8(out.stdout).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let mut checked = 0;
+    for token in docs.split(|c: char| c.is_whitespace() || c == '|' || c == '`' || c == '(' || c == ')' || c == ',') {
+        let is_env = token.starts_with("ENGRAM_") && token.len() > 7;
+        let is_flag = token.starts_with("--") && token.len() > 2;
+        if is_env || is_flag {
+            assert!(readme.contains(token), "README.md does not mention `{token}`");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "expected the docs to name every env var and flag, found {checked}:\n{docs}");
 }

@@ -70,36 +70,21 @@ impl Run {
     /// Asserts failure and returns stderr.
     #[track_caller]
     pub fn failed(&self) -> &str {
-        assert!(
-            !self.status.success(),
-            "expected failure\nstdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
-        assert_eq!(
-            self.status.code(),
-            Some(1),
-            "exit code; stderr:\n{}",
-            self.stderr
-        );
+        assert!(!self.status.success(), "expected failure\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(self.status.code(), Some(1), "exit code; stderr:\n{}", self.stderr);
         &self.stderr
     }
 
     #[track_caller]
     pub fn json(&self) -> Value {
-        serde_json::from_str(self.ok())
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 }
 
 /// Runs `command` to completion with `stdin`, killing it if it outlives `timeout`.
 #[track_caller]
 pub fn run(mut command: Command, stdin: Option<&str>, timeout: Duration) -> Run {
-    command.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
+    command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().expect("spawn engram");
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
@@ -112,16 +97,9 @@ pub fn run(mut command: Command, stdin: Option<&str>, timeout: Duration) -> Run 
     let Some(status) = status else {
         child.kill().ok();
         child.wait().ok();
-        panic!(
-            "engram did not finish within {timeout:?}; stderr:\n{}",
-            stderr.join().unwrap_or_default()
-        );
+        panic!("engram did not finish within {timeout:?}; stderr:\n{}", stderr.join().unwrap_or_default());
     };
-    Run {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    }
+    Run { status, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() }
 }
 
 fn read_all(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
@@ -168,11 +146,7 @@ impl Server {
     /// A local-mode server on 127.0.0.1:0 over `data_dir`, which the caller keeps.
     pub fn start_in(data_dir: &Path) -> Self {
         let data_dir = data_dir.to_str().expect("utf-8 path");
-        Self::spawn(
-            &["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir],
-            &[],
-        )
-        .unwrap_or_else(|log| {
+        Self::spawn(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir], &[]).unwrap_or_else(|log| {
             panic!("the server did not start; its log:\n{log}");
         })
     }
@@ -180,10 +154,7 @@ impl Server {
     /// `engram ARGS` expected to print `listening on http://…`; `Err` carries the log if it exits first.
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
         let mut command = engram(args, env);
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn engram serve");
         let stderr = child.stderr.take().expect("stderr pipe");
         let log = Arc::new(Mutex::new(String::new()));
@@ -200,12 +171,7 @@ impl Server {
             }
         });
         match address.recv_timeout(START_TIMEOUT) {
-            Ok(addr) => Ok(Self {
-                child,
-                addr,
-                log,
-                own_dir: None,
-            }),
+            Ok(addr) => Ok(Self { child, addr, log, own_dir: None }),
             Err(_) => {
                 // Either it exited (the reader hung up) or it hangs; make sure it is gone and report its log.
                 child.kill().ok();
@@ -250,10 +216,7 @@ impl Server {
 
     /// Sends SIGTERM.
     pub fn sigterm(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
         assert!(status.success(), "kill -TERM failed");
     }
 
@@ -269,11 +232,7 @@ impl Server {
     pub fn stop(mut self) {
         self.sigterm();
         let status = self.wait_exit();
-        assert!(
-            status.success(),
-            "server exited with {status}; its log:\n{}",
-            self.log()
-        );
+        assert!(status.success(), "server exited with {status}; its log:\n{}", self.log());
     }
 }
 
@@ -290,9 +249,7 @@ impl Drop for Server {
 pub fn listening_address(line: &str) -> Option<SocketAddr> {
     const MARK: &str = "listening on http://";
     let rest = &line[line.find(MARK)? + MARK.len()..];
-    let end = rest
-        .find(|c: char| c.is_whitespace() || c == '"' || c == ',' || c == '/')
-        .unwrap_or(rest.len());
+    let end = rest.find(|c: char| c.is_whitespace() || c == '"' || c == ',' || c == '/').unwrap_or(rest.len());
     rest[..end].parse().ok()
 }
 
