@@ -43,32 +43,10 @@ impl std::fmt::Display for BlockLabel {
     }
 }
 
-/// A block's size limit in characters: `1..=BlockLimit::MAX`, default 5000.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct BlockLimit(u32);
-
-impl BlockLimit {
-    pub const DEFAULT: u32 = 5_000;
-    pub const MAX: u32 = 1_000_000;
-
-    pub fn parse(field: &str, n: i64) -> Result<Self, ValidationError> {
-        if (1..=i64::from(Self::MAX)).contains(&n) {
-            Ok(Self(n as u32))
-        } else {
-            Err(ValidationError::new(field, format!("must be between 1 and {}, got {n}", Self::MAX)))
-        }
-    }
-
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl Default for BlockLimit {
-    fn default() -> Self {
-        Self(Self::DEFAULT)
-    }
-}
+crate::bounded::bounded_u32!(
+    /// A block's size limit in characters: `1..=BlockLimit::MAX`, default 5000.
+    BlockLimit, max = 1_000_000, default = 5_000
+);
 
 /// Longest block description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 2_000;

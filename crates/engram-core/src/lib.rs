@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod audit;
 pub mod block;
+mod bounded;
 pub mod clock;
 pub mod commitment;
 pub mod defaults;

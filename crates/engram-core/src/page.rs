@@ -1,33 +1,9 @@
 //! Cursor pagination: a validated page size and an opaque `after` cursor; pages carry the cursor of the next one.
 
-use crate::ValidationError;
-
-/// Items per page: `1..=1000`, default 50.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageLimit(u32);
-
-impl PageLimit {
-    pub const MAX: u32 = 1000;
-    pub const DEFAULT: u32 = 50;
-
-    pub fn parse(field: &str, n: i64) -> Result<Self, ValidationError> {
-        if (1..=i64::from(Self::MAX)).contains(&n) {
-            Ok(Self(n as u32))
-        } else {
-            Err(ValidationError::new(field, format!("must be between 1 and {}, got {n}", Self::MAX)))
-        }
-    }
-
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl Default for PageLimit {
-    fn default() -> Self {
-        Self(Self::DEFAULT)
-    }
-}
+crate::bounded::bounded_u32!(
+    /// Items per page: `1..=1000`, default 50.
+    PageLimit, max = 1000, default = 50
+);
 
 /// Where a page starts: after the item whose cursor is given, or at the beginning.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
