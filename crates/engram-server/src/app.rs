@@ -91,13 +91,14 @@ async fn method_not_allowed() -> ApiError {
 pub enum BindError {
     #[error(
         "refusing to listen on {addr} without API keys: anyone who can reach it could read and change every agent. \
-         Configure api_keys, or listen on a loopback address such as 127.0.0.1"
+         Configure API keys ([[api_keys]] in the config file or ENGRAM_API_KEYS=id:key[:org]), or listen on a \
+         loopback address such as 127.0.0.1"
     )]
     Exposed { addr: SocketAddr },
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
-    #[error("cannot listen: {0}")]
-    Io(#[from] std::io::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Io { addr: SocketAddr, source: std::io::Error },
 }
 
 /// A bound, not yet serving, HTTP server.
@@ -119,7 +120,8 @@ impl Application {
             return Err(BindError::Exposed { addr: config.listen });
         }
         let state = AppState::new(config, store)?;
-        let listener = TcpListener::bind(state.config.listen).await?;
+        let addr = state.config.listen;
+        let listener = TcpListener::bind(addr).await.map_err(|source| BindError::Io { addr, source })?;
         Ok(Self { listener, state })
     }
 

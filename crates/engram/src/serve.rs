@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
-use engram_server::{Application, BindError};
+use engram_server::Application;
 use engram_store::{SqliteOptions, SqliteStore, Store, StoreError};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -21,21 +21,9 @@ pub async fn run(flags: &ConfigFlags) -> anyhow::Result<()> {
     let store = open_store(&settings.data_dir).await?;
     let application = match Application::bind(settings.server_config(), store.clone()).await {
         Ok(application) => application,
-        Err(BindError::Exposed { addr }) => {
-            store.close().await;
-            return Err(anyhow!(
-                "refusing to listen on {addr} without API keys: a non-loopback address would expose every agent \
-                 unauthenticated. Configure keys ([[api_keys]] in the config file or ENGRAM_API_KEYS=id:key[:org]) \
-                 or listen on 127.0.0.1"
-            ));
-        }
-        Err(e @ BindError::InvalidConfig(_)) => {
+        Err(e) => {
             store.close().await;
             return Err(anyhow!(e));
-        }
-        Err(BindError::Io(e)) => {
-            store.close().await;
-            return Err(anyhow!("cannot listen on {}: {e}", settings.listen));
         }
     };
     announce(&application, &settings);
@@ -48,9 +36,7 @@ pub async fn run(flags: &ConfigFlags) -> anyhow::Result<()> {
 }
 
 async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
-    tokio::fs::create_dir_all(data_dir)
-        .await
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    // `open` creates the directory and reports a failure to do so.
     match SqliteStore::open(data_dir, SqliteOptions::default()).await {
         Ok(store) => Ok(Arc::new(store)),
         // The message already says what to do; wrapping it would only bury it.
