@@ -53,10 +53,12 @@ pub enum Action {
     PassageInsert,
     PassageDelete,
     MessageAppend,
+    /// Compaction moved a message out of the context window (it stays in recall).
+    MessageEvict,
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Self::AgentCreate,
         Self::AgentUpdate,
         Self::AgentDelete,
@@ -68,6 +70,7 @@ impl Action {
         Self::PassageInsert,
         Self::PassageDelete,
         Self::MessageAppend,
+        Self::MessageEvict,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +86,7 @@ impl Action {
             Self::PassageInsert => "passage.insert",
             Self::PassageDelete => "passage.delete",
             Self::MessageAppend => "message.append",
+            Self::MessageEvict => "message.evict",
         }
     }
 

@@ -84,6 +84,16 @@ pub struct PassageQuery {
     pub filter: PassageFilter,
 }
 
+/// A recall search over an agent's messages, in or out of the context window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageSearch {
+    pub text: String,
+    pub role: Option<crate::message::Role>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: u32,
+}
+
 /// A search result with its score (higher is better; comparable only within one result list).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored<T> {

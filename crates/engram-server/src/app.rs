@@ -11,6 +11,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Request, Uri};
 use axum::middleware;
 use engram_core::agent::ModelRef;
+use engram_core::clock::SystemClock;
+use engram_llm::Providers;
+use engram_runtime::Runtime;
 use engram_store::Store;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
@@ -31,6 +34,7 @@ use crate::openapi::ApiDoc;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<ServerConfig>,
+    pub runtime: Runtime,
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) default_embedding: ModelRef,
@@ -43,7 +47,11 @@ impl AppState {
         let default_embedding = ModelRef::parse("embedding_model", &config.embedding_model)
             .map_err(|e| BindError::InvalidConfig(e.to_string()))?;
         let auth = Authenticator::new(&config.api_keys).map_err(BindError::InvalidConfig)?;
+        let providers =
+            Providers::new(config.providers.clone()).map_err(|e| BindError::InvalidConfig(e.to_string()))?;
+        let runtime = Runtime::new(store.clone(), providers, Arc::new(SystemClock), config.runtime.clone());
         Ok(Self {
+            runtime,
             store,
             auth: Arc::new(auth),
             metrics: Arc::new(Metrics::default()),
@@ -99,6 +107,8 @@ pub enum BindError {
     InvalidConfig(String),
     #[error("cannot listen on {addr}: {source}")]
     Io { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot recover runs interrupted by the last stop: {0}")]
+    Recovery(String),
 }
 
 /// A bound, not yet serving, HTTP server.
@@ -122,6 +132,8 @@ impl Application {
         let state = AppState::new(config, store)?;
         let addr = state.config.listen;
         let listener = TcpListener::bind(addr).await.map_err(|source| BindError::Io { addr, source })?;
+        // Runs a crash interrupted are marked failed and queued ones resume before the first request is served.
+        state.runtime.recover().await.map_err(|e| BindError::Recovery(e.to_string()))?;
         Ok(Self { listener, state })
     }
 

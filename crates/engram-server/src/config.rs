@@ -1,10 +1,12 @@
-//! What the server needs to know to run: the listen address, limits and API keys. The binary resolves this from
+//! What the server needs to know to run: the listen address, limits, API keys, model providers and loop limits. The binary resolves this from
 //! defaults, file, environment and flags; the server only validates what depends on it (exposure without keys).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use engram_core::org::OrgId;
+use engram_llm::ProvidersConfig;
+use engram_runtime::RuntimeConfig;
 
 /// Default largest request body, in bytes.
 pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
@@ -42,6 +44,10 @@ pub struct ServerConfig {
     pub idempotency_ttl: Duration,
     /// The default embedding model reported by `/v1/health` and given to agents that do not name one.
     pub embedding_model: String,
+    /// Model providers: base URLs, keys, timeouts, retries.
+    pub providers: ProvidersConfig,
+    /// Agent loop limits and context paging thresholds.
+    pub runtime: RuntimeConfig,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +58,8 @@ impl Default for ServerConfig {
             api_keys: Vec::new(),
             idempotency_ttl: Duration::from_secs(24 * 3600),
             embedding_model: "local/all-minilm-l6-v2".to_owned(),
+            providers: ProvidersConfig::default(),
+            runtime: RuntimeConfig::default(),
         }
     }
 }

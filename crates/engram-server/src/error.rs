@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use engram_core::ValidationError;
 use engram_core::block::LimitExceeded;
+use engram_runtime::RuntimeError;
 use engram_store::StoreError;
 use serde_json::{Value, json};
 
@@ -43,6 +44,14 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The model provider failed; the run ended with `llm_error`.
+    #[error("the model provider failed: {message}")]
+    Upstream { message: String, run_id: String, provider_status: Option<u16> },
+    /// A run stopped because storage failed under it.
+    #[error("the run failed: {message}")]
+    RunFailed { message: String, storage_unavailable: bool },
     #[error("internal error")]
     Internal(String),
 }
@@ -74,6 +83,18 @@ impl ApiError {
             Self::IdempotencyInProgress => (StatusCode::CONFLICT, "idempotency_in_progress".into(), none),
             Self::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused".into(), none),
             Self::Store(e) => store_parts(e),
+            Self::Runtime(e) => runtime_parts(e),
+            Self::Upstream { run_id, provider_status, .. } => (
+                StatusCode::BAD_GATEWAY,
+                "upstream_error".into(),
+                json!({ "run_id": run_id, "stop_reason": "llm_error", "provider_status": provider_status }),
+            ),
+            Self::RunFailed { storage_unavailable: true, .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable".into(), none)
+            }
+            Self::RunFailed { storage_unavailable: false, .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error".into(), none)
+            }
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error".into(), none),
         }
     }
@@ -85,6 +106,20 @@ fn limit_parts(e: &LimitExceeded) -> (StatusCode, String, Value) {
         "block_limit_exceeded".into(),
         json!({ "label": e.label, "limit": e.limit, "requested": e.requested }),
     )
+}
+
+fn runtime_parts(e: &RuntimeError) -> (StatusCode, String, Value) {
+    let none = Value::Null;
+    match e {
+        RuntimeError::NoModel(_) => (StatusCode::UNPROCESSABLE_ENTITY, "no_model".into(), none),
+        RuntimeError::ProviderUnavailable(_) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "model_provider_unavailable".into(), none)
+        }
+        RuntimeError::AgentBusy(_) => (StatusCode::CONFLICT, "agent_busy".into(), none),
+        RuntimeError::NothingToCompact => (StatusCode::CONFLICT, "nothing_to_compact".into(), none),
+        RuntimeError::Summary(_) => (StatusCode::BAD_GATEWAY, "upstream_error".into(), none),
+        RuntimeError::Store(e) => store_parts(e),
+    }
 }
 
 fn store_parts(e: &StoreError) -> (StatusCode, String, Value) {
@@ -113,7 +148,8 @@ fn store_parts(e: &StoreError) -> (StatusCode, String, Value) {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, details) = self.parts();
-        let message = if status.is_server_error() {
+        // A provider's failure is not engram's secret: its message tells the client what went wrong upstream.
+        let message = if status.is_server_error() && status != StatusCode::BAD_GATEWAY {
             // engram's own faults: log the detail, tell the client only what it can act on.
             tracing::error!(error = %self, debug = ?self, "request failed");
             match status {

@@ -62,7 +62,14 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, A
         IdempotencyBegin::Started => {
             let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
             let status = response.status();
+            // A stream cannot be replayed: it is passed through and the key freed, so only non-streaming sends
+            // are deduplicated.
+            let streaming = response
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
             let keep = !(status.is_server_error()
+                || streaming
                 || status == StatusCode::CONFLICT
                 || status == StatusCode::TOO_MANY_REQUESTS);
             if !keep {

@@ -14,8 +14,9 @@ pub enum StoreError {
     #[error("{0}")]
     AlreadyExists(String),
 
-    /// `If-Match` named a version that is no longer current.
-    #[error("block version is {actual}, not {expected}: reload and retry")]
+    /// `If-Match` named a block version that is no longer current, or a run was not in the stage a transition needs
+    /// (a run's version is its stage: 1 queued, 2 running, 3 ended).
+    #[error("the version is {actual}, not {expected}: reload and retry")]
     VersionConflict { expected: i64, actual: i64 },
 
     /// A block value does not fit its limit.

@@ -6,12 +6,14 @@ use chrono::{DateTime, Utc};
 use engram_core::agent::{Agent, AgentFilter, AgentPatch, NewAgent};
 use engram_core::audit::{AuditEvent, WriteContext};
 use engram_core::block::{Block, BlockLabel, BlockPatch, NewBlock};
-use engram_core::id::{AgentId, BlockId, PassageId};
+use engram_core::id::{AgentId, BlockId, MessageId, PassageId, RunId};
 use engram_core::message::{Message, MessageQuery, NewMessage};
 use engram_core::org::OrgId;
 use engram_core::page::{Page, PageLimit, PageRequest};
 use engram_core::passage::{NewPassage, Passage};
-use engram_core::search::{PassageQuery, Scored};
+use engram_core::run::{NewStep, Run, RunOutcome, RunStatus};
+use engram_core::search::{MessageSearch, PassageQuery, Scored};
+use serde_json::Value;
 
 use crate::error::StoreError;
 use crate::idempotency::IdempotencyBegin;
@@ -22,6 +24,13 @@ pub struct AuditQuery {
     pub after_seq: Option<i64>,
     pub limit: PageLimit,
     pub agent_id: Option<AgentId>,
+}
+
+/// How many messages an agent has, and how many of them are in its context window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MessageCounts {
+    pub total: u64,
+    pub in_context: u64,
 }
 
 /// Durable agent state. All reads are scoped by organisation; all writes carry a [`WriteContext`] and record audit
@@ -129,6 +138,61 @@ pub trait Store: Send + Sync + 'static {
         agent: AgentId,
         query: &MessageQuery,
     ) -> Result<Page<Message>, StoreError>;
+
+    /// The messages in the agent's context window (`in_context`), in position order.
+    async fn list_context_messages(&self, org: &OrgId, agent: AgentId) -> Result<Vec<Message>, StoreError>;
+    async fn count_messages(&self, org: &OrgId, agent: AgentId) -> Result<MessageCounts, StoreError>;
+    /// Compaction, in one transaction: moves `evict` and any summary still in context out of the window (one
+    /// `message.evict` event each; the messages stay in recall) and appends `summary` (role summary, in context).
+    /// Fails with `Invalid` if an id in `evict` is not an in-context message of the agent, changing nothing.
+    async fn compact_messages(
+        &self,
+        ctx: &WriteContext,
+        agent: AgentId,
+        evict: &[MessageId],
+        summary: NewMessage,
+    ) -> Result<Message, StoreError>;
+    /// Full-text (BM25) search over all of an agent's messages, in or out of the window; filters before ranking.
+    async fn search_messages_text(
+        &self,
+        org: &OrgId,
+        agent: AgentId,
+        query: &MessageSearch,
+    ) -> Result<Vec<Scored<Message>>, StoreError>;
+    /// The distinct tags on an agent's passages, most used first, at most `limit`.
+    async fn list_passage_tags(&self, org: &OrgId, agent: AgentId, limit: u32) -> Result<Vec<String>, StoreError>;
+
+    // ---- runs and steps ----
+
+    /// Creates a run in `status` (queued or running) with its opaque `input`.
+    async fn create_run(
+        &self,
+        ctx: &WriteContext,
+        agent: AgentId,
+        status: RunStatus,
+        input: Value,
+    ) -> Result<Run, StoreError>;
+    /// A run with its steps (oldest first) and summed usage.
+    async fn get_run(&self, org: &OrgId, id: RunId) -> Result<Run, StoreError>;
+    /// Moves a queued run to running. Fails with `VersionConflict` unless it was queued (someone else claimed it or
+    /// it was cancelled).
+    async fn start_run(&self, org: &OrgId, id: RunId) -> Result<Run, StoreError>;
+    /// Records a step and the messages it produced, in one transaction (one `message.append` event per message).
+    async fn record_step(
+        &self,
+        ctx: &WriteContext,
+        agent: AgentId,
+        step: NewStep,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// Ends a run. Ending a run that has already ended changes nothing and returns it as it is.
+    async fn finish_run(&self, org: &OrgId, id: RunId, outcome: RunOutcome) -> Result<Run, StoreError>;
+    /// Asks a run to stop. A queued run is cancelled at once; a running one gets `cancel_requested` and stops before
+    /// its next step; a finished run is returned unchanged.
+    async fn request_run_cancel(&self, org: &OrgId, id: RunId) -> Result<Run, StoreError>;
+    /// Runs in `status` across all organisations, oldest first, with the organisation each belongs to (used at
+    /// start-up to recover runs a crash interrupted and to pick up queued ones).
+    async fn runs_with_status(&self, status: RunStatus, limit: u32) -> Result<Vec<(OrgId, Run)>, StoreError>;
 
     // ---- audit ----
 

@@ -24,6 +24,8 @@ mod idempotency;
 mod isolation;
 mod messages;
 mod passages;
+mod recall;
+mod runs;
 mod search;
 
 use std::any::Any;
@@ -78,6 +80,14 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("passage_search_filters", |s| Box::pin(search::filters(s))),
     ("message_append_positions", |s| Box::pin(messages::append_positions(s))),
     ("message_list_queries", |s| Box::pin(messages::list_queries(s))),
+    ("message_context_window", |s| Box::pin(recall::context_window(s))),
+    ("message_compaction", |s| Box::pin(recall::compaction(s))),
+    ("message_text_search", |s| Box::pin(recall::text_search(s))),
+    ("passage_tags", |s| Box::pin(recall::passage_tags(s))),
+    ("run_lifecycle", |s| Box::pin(runs::lifecycle(s))),
+    ("run_cancel", |s| Box::pin(runs::cancel(s))),
+    ("run_status_and_isolation", |s| Box::pin(runs::status_and_isolation(s))),
+    ("run_step_messages", |s| Box::pin(runs::step_messages(s))),
     ("org_isolation", |s| Box::pin(isolation::org_isolation(s))),
     ("audit_agent_lifecycle_events", |s| Box::pin(audit::agent_lifecycle_events(s))),
     ("audit_commitments_chain", |s| Box::pin(audit::commitments_chain(s))),
@@ -130,6 +140,14 @@ macro_rules! store_conformance_tests {
             passage_search_filters,
             message_append_positions,
             message_list_queries,
+            message_context_window,
+            message_compaction,
+            message_text_search,
+            passage_tags,
+            run_lifecycle,
+            run_cancel,
+            run_status_and_isolation,
+            run_step_messages,
             org_isolation,
             audit_agent_lifecycle_events,
             audit_commitments_chain,

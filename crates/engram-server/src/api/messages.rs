@@ -9,7 +9,7 @@ use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::ApiQuery;
 use crate::wire::common::{ErrorResponse, ListResponse};
-use crate::wire::message::{MessageBody, MessageParams};
+use crate::wire::message::{MessageBody, MessageHit, MessageParams, MessageSearchParams, MessageSearchResponse};
 
 /// List the agent's messages in history order (`order=desc` for newest first).
 #[utoipa::path(get, path = "/v1/agents/{agent_id}/messages", tag = "messages",
@@ -24,4 +24,22 @@ pub async fn list_messages(
     let agent = path::agent_id(&agent_id)?;
     let page = state.store.list_messages(&caller.org, agent, &params.into_query()?).await?;
     Ok(Json(ListResponse::from_page(page, MessageBody::from)))
+}
+
+/// Search all of the agent's messages, in or out of the context window (the engine behind `conversation_search`).
+#[utoipa::path(get, path = "/v1/agents/{agent_id}/messages/search", tag = "messages",
+    params(("agent_id" = String, Path), MessageSearchParams),
+    responses((status = 200, body = MessageSearchResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+pub async fn search_messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(agent_id): Path<String>,
+    ApiQuery(params): ApiQuery<MessageSearchParams>,
+) -> ApiResult<Json<MessageSearchResponse>> {
+    let agent = path::agent_id(&agent_id)?;
+    let search = params.into_search()?;
+    let found = state.store.search_messages_text(&caller.org, agent, &search).await?;
+    let results =
+        found.into_iter().map(|hit| MessageHit { message: MessageBody::from(hit.item), score: hit.score }).collect();
+    Ok(Json(MessageSearchResponse { results }))
 }

@@ -5,11 +5,14 @@ mod agents;
 mod archival;
 mod audit;
 mod blocks;
+mod context;
 mod etag;
 mod health;
 mod messages;
 mod path;
+mod runs;
 mod shared_blocks;
+mod tools;
 
 use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;
@@ -36,7 +39,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(archival::create_passages_batch))
         .routes(routes!(archival::search_passages))
         .routes(routes!(archival::get_passage, archival::delete_passage))
-        .routes(routes!(messages::list_messages))
+        .routes(routes!(messages::list_messages, runs::send_messages))
+        .routes(routes!(messages::search_messages))
+        .routes(routes!(runs::send_messages_async))
+        .routes(routes!(runs::get_run))
+        .routes(routes!(runs::cancel_run))
+        .routes(routes!(context::get_context))
+        .routes(routes!(context::compact))
+        .routes(routes!(tools::list_tools))
         .routes(routes!(audit::list_audit_events))
 }
 

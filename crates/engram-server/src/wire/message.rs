@@ -1,13 +1,16 @@
 //! Recall memory shapes: messages and the history listing's parameters.
 
 use chrono::{DateTime, Utc};
+use engram_core::ValidationError;
 use engram_core::id::MessageId;
 use engram_core::message::{Message, MessageQuery, Order, Role};
+use engram_core::search::{DEFAULT_K, MAX_QUERY_CHARS, MessageSearch, check_k};
+use engram_core::text::{check_max_chars, check_not_blank};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::wire::common::parse_limit;
+use crate::wire::common::{parse_int, parse_limit, parse_time};
 
 /// A message in an agent's history.
 #[derive(Debug, Serialize, ToSchema)]
@@ -96,4 +99,54 @@ impl MessageParams {
             role: self.role.as_deref().map(|r| Role::parse("role", r)).transpose()?,
         })
     }
+}
+
+/// Recall search parameters.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MessageSearchParams {
+    /// What to look for.
+    pub q: Option<String>,
+    /// Only messages with this role.
+    pub role: Option<String>,
+    /// Only messages created at or after this RFC 3339 time.
+    pub from: Option<String>,
+    /// Only messages created at or before this RFC 3339 time.
+    pub to: Option<String>,
+    /// 1..=100, default 10.
+    pub limit: Option<String>,
+}
+
+impl MessageSearchParams {
+    pub fn into_search(self) -> Result<MessageSearch, ValidationError> {
+        let text = self.q.unwrap_or_default();
+        check_not_blank("q", &text)?;
+        check_max_chars("q", &text, MAX_QUERY_CHARS)?;
+        let limit = match self.limit.as_deref() {
+            None => DEFAULT_K,
+            Some(t) => check_k("limit", parse_int("limit", t)?)?,
+        };
+        Ok(MessageSearch {
+            text,
+            role: self.role.as_deref().map(|r| Role::parse("role", r)).transpose()?,
+            from: self.from.as_deref().map(|t| parse_time("from", t)).transpose()?,
+            to: self.to.as_deref().map(|t| parse_time("to", t)).transpose()?,
+            limit,
+        })
+    }
+}
+
+/// A recall search result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageHit {
+    pub message: MessageBody,
+    /// Higher is better; comparable only within one response.
+    pub score: f64,
+}
+
+/// Recall search results, best first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageSearchResponse {
+    pub results: Vec<MessageHit>,
 }

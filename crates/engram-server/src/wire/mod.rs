@@ -7,3 +7,4 @@ pub mod block;
 pub mod common;
 pub mod message;
 pub mod passage;
+pub mod run;

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agent_loop;
 mod agents;
 mod archival;
 mod audit;
@@ -11,6 +12,9 @@ mod durability;
 mod errors;
 mod idempotency;
 mod meta;
+mod paging;
+mod runs;
+mod streaming;
 
 use engram_testkit::TestServer;
 use serde_json::Value;

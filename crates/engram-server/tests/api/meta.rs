@@ -42,6 +42,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/agents/{agent_id}/archival/{passage_id}"),
     ("delete", "/v1/agents/{agent_id}/archival/{passage_id}"),
     ("get", "/v1/agents/{agent_id}/messages"),
+    ("post", "/v1/agents/{agent_id}/messages"),
+    ("get", "/v1/agents/{agent_id}/messages/search"),
+    ("post", "/v1/agents/{agent_id}/messages/async"),
+    ("get", "/v1/agents/{agent_id}/context"),
+    ("post", "/v1/agents/{agent_id}/compact"),
+    ("get", "/v1/runs/{run_id}"),
+    ("post", "/v1/runs/{run_id}/cancel"),
+    ("get", "/v1/tools"),
     ("get", "/v1/audit/events"),
 ];
 

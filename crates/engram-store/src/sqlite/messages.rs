@@ -1,5 +1,11 @@
-//! Recall memory: appending messages to an agent's history (gap-free positions from 1) and listing it by position,
-//! forwards or backwards, between two messages and by role.
+//! Recall memory: appending messages to an agent's history (gap-free positions from 1), listing it by position,
+//! forwards or backwards, between two messages and by role, and reading the context window.
+//!
+//! [`append_in`] is the one place messages are inserted: plain appends, recorded steps (`runs`) and compaction
+//! summaries (`compaction`) all call it inside their own write transaction.
+
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
 
 use engram_core::ValidationError;
 use engram_core::audit::{Action, TargetKind, WriteContext};
@@ -12,6 +18,7 @@ use super::audit::{self, Event, new_salt, version_hash};
 use super::rows::{self, MESSAGE_COLUMNS, micros, stored_time, tool_calls_json};
 use super::{SqliteStore, agents};
 use crate::error::StoreError;
+use crate::store::MessageCounts;
 
 pub(super) async fn append(
     store: &SqliteStore,
@@ -21,11 +28,27 @@ pub(super) async fn append(
 ) -> Result<Vec<Message>, StoreError> {
     let mut tx = store.begin_write().await?;
     let now = store.now();
+    agents::require_exists(&mut tx, &ctx.org, &agent.to_string()).await?;
+    let appended = append_in(&mut tx, store, ctx, now, agent, messages).await?;
+    tx.commit().await?;
+    Ok(appended)
+}
+
+/// Appends `messages` after the agent's last one, inside the caller's write transaction `conn`, recording one
+/// `message.append` event each (run and step ids from `ctx`). The caller has checked that the agent exists in
+/// `ctx.org`.
+pub(super) async fn append_in(
+    conn: &mut SqliteConnection,
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    now: DateTime<Utc>,
+    agent: AgentId,
+    messages: Vec<NewMessage>,
+) -> Result<Vec<Message>, StoreError> {
     let agent_id = agent.to_string();
-    agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
     let mut position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM messages WHERE agent_id = ?1")
         .bind(&agent_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
     let mut appended = Vec::with_capacity(messages.len());
     for new in messages {
@@ -54,7 +77,7 @@ pub(super) async fn append(
         .bind(new.in_context)
         .bind(salt.0.as_slice())
         .bind(micros(created_at))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         let after = version_hash(1, &salt, new.content.as_bytes());
         let event = Event {
@@ -65,7 +88,7 @@ pub(super) async fn append(
             before: None,
             after: Some(&after),
         };
-        audit::record(&mut tx, ctx, now, event).await?;
+        audit::record(&mut *conn, ctx, now, event).await?;
         appended.push(Message {
             id,
             agent_id: agent,
@@ -82,7 +105,6 @@ pub(super) async fn append(
             created_at,
         });
     }
-    tx.commit().await?;
     Ok(appended)
 }
 
@@ -137,4 +159,32 @@ pub(super) async fn list(
         .await?;
     let messages = found.iter().map(rows::message).collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_overfetch(messages, query.limit, |m| m.id.to_string()))
+}
+
+/// The messages in the agent's context window, in position order.
+pub(super) async fn list_context(store: &SqliteStore, org: &OrgId, agent: AgentId) -> Result<Vec<Message>, StoreError> {
+    let mut conn = store.read().await?;
+    let agent_id = agent.to_string();
+    agents::require_exists(&mut conn, org, &agent_id).await?;
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE org_id = ?1 AND agent_id = ?2 AND in_context = 1 \
+         ORDER BY position"
+    );
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.as_str()).bind(&agent_id).fetch_all(&mut *conn).await?;
+    found.iter().map(rows::message).collect()
+}
+
+pub(super) async fn count(store: &SqliteStore, org: &OrgId, agent: AgentId) -> Result<MessageCounts, StoreError> {
+    let mut conn = store.read().await?;
+    let agent_id = agent.to_string();
+    agents::require_exists(&mut conn, org, &agent_id).await?;
+    let (total, in_context): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(in_context), 0) FROM messages WHERE org_id = ?1 AND agent_id = ?2",
+    )
+    .bind(org.as_str())
+    .bind(&agent_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let convert = |n: i64| u64::try_from(n).map_err(|_| rows::corrupt("message count", n));
+    Ok(MessageCounts { total: convert(total)?, in_context: convert(in_context)? })
 }

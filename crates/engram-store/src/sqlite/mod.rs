@@ -3,7 +3,7 @@
 //! All writes go through a pool of exactly one connection, so writers queue inside the process instead of fighting
 //! over SQLite's file lock (no "database is locked" can reach a client); reads use a separate pool of read-only
 //! connections that see the last committed state through WAL. The per-object modules (`agents`, `blocks`,
-//! `attachments`, `passages`, `search`, `messages`, `idempotency`) hold the SQL; `audit` holds the one helper that
+//! `attachments`, `passages`, `search`, `messages`, `compaction`, `recall`, `runs`, `idempotency`) hold the SQL; `audit` holds the one helper that
 //! records an audit event; `rows` decodes rows into domain types; `store_impl` wires them to the [`Store`] trait.
 //!
 //! [`Store`]: crate::Store
@@ -12,10 +12,13 @@ mod agents;
 mod attachments;
 mod audit;
 mod blocks;
+mod compaction;
 mod idempotency;
 mod messages;
 mod passages;
+mod recall;
 mod rows;
+mod runs;
 mod search;
 mod store_impl;
 

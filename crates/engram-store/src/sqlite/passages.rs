@@ -175,3 +175,24 @@ pub(super) async fn count(store: &SqliteStore, org: &OrgId, agent: AgentId) -> R
         .await?;
     u64::try_from(n).map_err(|_| rows::corrupt("passage count", n))
 }
+
+/// The distinct tags on the agent's passages, most used first (ties by tag), at most `limit`.
+pub(super) async fn tags(
+    store: &SqliteStore,
+    org: &OrgId,
+    agent: AgentId,
+    limit: u32,
+) -> Result<Vec<String>, StoreError> {
+    let mut conn = store.read().await?;
+    let agent_id = agent.to_string();
+    agents::require_exists(&mut conn, org, &agent_id).await?;
+    // `passage_tags` has no org column; the agent, checked above to be the organisation's, scopes it.
+    let tags: Vec<String> = sqlx::query_scalar(
+        "SELECT tag FROM passage_tags WHERE agent_id = ?1 GROUP BY tag ORDER BY COUNT(*) DESC, tag LIMIT ?2",
+    )
+    .bind(&agent_id)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(tags)
+}

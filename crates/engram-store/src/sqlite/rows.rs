@@ -79,13 +79,13 @@ pub(super) fn stored_time(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros(t)).unwrap_or(t)
 }
 
-fn time_col(row: &SqliteRow, name: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn time_col(row: &SqliteRow, name: &str) -> Result<DateTime<Utc>, StoreError> {
     let v: i64 = col(row, name)?;
     DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt(name, format!("{v} is not a timestamp")))
 }
 
 /// Parses a column with a domain parser (`AgentId::parse`, `BlockLabel::parse`, …).
-fn parsed<T>(
+pub(super) fn parsed<T>(
     row: &SqliteRow,
     name: &str,
     parse: impl Fn(&str, &str) -> Result<T, ValidationError>,
@@ -94,7 +94,7 @@ fn parsed<T>(
     parse(name, &text).map_err(|e| corrupt(name, e))
 }
 
-fn parsed_opt<T>(
+pub(super) fn parsed_opt<T>(
     row: &SqliteRow,
     name: &str,
     parse: impl Fn(&str, &str) -> Result<T, ValidationError>,
@@ -118,12 +118,12 @@ fn string_list<T>(
     texts.iter().map(|t| parse(name, t).map_err(|e| corrupt(name, e))).collect()
 }
 
-fn salt_col(row: &SqliteRow) -> Result<Salt, StoreError> {
+pub(super) fn salt_col(row: &SqliteRow) -> Result<Salt, StoreError> {
     let bytes: Vec<u8> = col(row, "salt")?;
     Salt::from_slice(&bytes).ok_or_else(|| corrupt("salt", format!("{} bytes", bytes.len())))
 }
 
-fn int_as<T: TryFrom<i64>>(row: &SqliteRow, name: &str) -> Result<T, StoreError> {
+pub(super) fn int_as<T: TryFrom<i64>>(row: &SqliteRow, name: &str) -> Result<T, StoreError> {
     let v: i64 = col(row, name)?;
     T::try_from(v).map_err(|_| corrupt(name, format!("{v} is out of range")))
 }

@@ -6,17 +6,21 @@ use chrono::{DateTime, Utc};
 use engram_core::agent::{Agent, AgentFilter, AgentPatch, NewAgent};
 use engram_core::audit::{AuditEvent, WriteContext};
 use engram_core::block::{Block, BlockLabel, BlockPatch, NewBlock};
-use engram_core::id::{AgentId, BlockId, PassageId};
+use engram_core::id::{AgentId, BlockId, MessageId, PassageId, RunId};
 use engram_core::message::{Message, MessageQuery, NewMessage};
 use engram_core::org::OrgId;
 use engram_core::page::{Page, PageRequest};
 use engram_core::passage::{NewPassage, Passage};
-use engram_core::search::{PassageQuery, Scored};
+use engram_core::run::{NewStep, Run, RunOutcome, RunStatus};
+use engram_core::search::{MessageSearch, PassageQuery, Scored};
+use serde_json::Value;
 
-use super::{SqliteStore, agents, attachments, audit, blocks, idempotency, messages, passages, search};
+use super::{
+    SqliteStore, agents, attachments, audit, blocks, compaction, idempotency, messages, passages, recall, runs, search,
+};
 use crate::error::StoreError;
 use crate::idempotency::IdempotencyBegin;
-use crate::store::{AuditQuery, Store};
+use crate::store::{AuditQuery, MessageCounts, Store};
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -174,6 +178,77 @@ impl Store for SqliteStore {
         query: &MessageQuery,
     ) -> Result<Page<Message>, StoreError> {
         messages::list(self, org, agent, query).await
+    }
+
+    async fn list_context_messages(&self, org: &OrgId, agent: AgentId) -> Result<Vec<Message>, StoreError> {
+        messages::list_context(self, org, agent).await
+    }
+
+    async fn count_messages(&self, org: &OrgId, agent: AgentId) -> Result<MessageCounts, StoreError> {
+        messages::count(self, org, agent).await
+    }
+
+    async fn compact_messages(
+        &self,
+        ctx: &WriteContext,
+        agent: AgentId,
+        evict: &[MessageId],
+        summary: NewMessage,
+    ) -> Result<Message, StoreError> {
+        compaction::compact(self, ctx, agent, evict, summary).await
+    }
+
+    async fn search_messages_text(
+        &self,
+        org: &OrgId,
+        agent: AgentId,
+        query: &MessageSearch,
+    ) -> Result<Vec<Scored<Message>>, StoreError> {
+        recall::messages_text(self, org, agent, query).await
+    }
+
+    async fn list_passage_tags(&self, org: &OrgId, agent: AgentId, limit: u32) -> Result<Vec<String>, StoreError> {
+        passages::tags(self, org, agent, limit).await
+    }
+
+    async fn create_run(
+        &self,
+        ctx: &WriteContext,
+        agent: AgentId,
+        status: RunStatus,
+        input: Value,
+    ) -> Result<Run, StoreError> {
+        runs::create(self, ctx, agent, status, input).await
+    }
+
+    async fn get_run(&self, org: &OrgId, id: RunId) -> Result<Run, StoreError> {
+        runs::get(self, org, id).await
+    }
+
+    async fn start_run(&self, org: &OrgId, id: RunId) -> Result<Run, StoreError> {
+        runs::start(self, org, id).await
+    }
+
+    async fn record_step(
+        &self,
+        ctx: &WriteContext,
+        agent: AgentId,
+        step: NewStep,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Message>, StoreError> {
+        runs::record_step(self, ctx, agent, step, messages).await
+    }
+
+    async fn finish_run(&self, org: &OrgId, id: RunId, outcome: RunOutcome) -> Result<Run, StoreError> {
+        runs::finish(self, org, id, outcome).await
+    }
+
+    async fn request_run_cancel(&self, org: &OrgId, id: RunId) -> Result<Run, StoreError> {
+        runs::request_cancel(self, org, id).await
+    }
+
+    async fn runs_with_status(&self, status: RunStatus, limit: u32) -> Result<Vec<(OrgId, Run)>, StoreError> {
+        runs::with_status(self, status, limit).await
     }
 
     async fn list_audit_events(&self, org: &OrgId, query: &AuditQuery) -> Result<Page<AuditEvent>, StoreError> {

@@ -1,6 +1,7 @@
 //! Migrations: a fresh data dir is created and migrated, reopening applies nothing twice, and a data dir written by
-//! a newer engram is refused without being changed.
+//! a newer engram is refused without being changed, and an older one is upgraded in place.
 
+use engram_core::run::RunStatus;
 use engram_store::sqlite::{DB_FILE, known_schema_version};
 use engram_store::{Store, StoreError};
 use engram_testkit::conformance::fixtures::{Must, ctx, new_agent, org};
@@ -32,11 +33,18 @@ async fn reopening_applies_nothing_twice() {
     let tmp = tempfile::tempdir().must("temp dir");
     let store = open(tmp.path()).await;
     store.close().await;
+    let count = || async {
+        let mut conn = raw(tmp.path()).await;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&mut conn).await.must("count");
+        sqlx::Connection::close(conn).await.must("close raw connection");
+        n
+    };
+    let applied = count().await;
+    assert_eq!(applied, known_schema_version(), "one row per migration, numbered from 1 without gaps");
     let store = open(tmp.path()).await;
     store.close().await;
-    let mut conn = raw(tmp.path()).await;
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&mut conn).await.must("count");
-    assert_eq!(n, 1);
+    assert_eq!(count().await, applied);
 }
 
 #[tokio::test]
@@ -77,4 +85,33 @@ async fn a_newer_schema_is_refused_and_left_unchanged() {
     let store = open(tmp.path()).await;
     assert_eq!(store.get_agent(&org, agent.id).await.must("get agent"), agent);
     store.close().await;
+}
+
+/// A data dir written before the runs migration (schema 1) is upgraded in place: its data stays, runs work.
+#[tokio::test]
+async fn a_schema_1_data_dir_is_upgraded() {
+    let tmp = tempfile::tempdir().must("temp dir");
+    let store = open(tmp.path()).await;
+    let org = org("acme");
+    let agent = store.create_agent(&ctx(&org), new_agent("Ada")).await.must("create agent");
+    store.close().await;
+
+    // Take the file back to what the first release left: no runs tables and only migration 1 recorded.
+    {
+        let mut conn = raw(tmp.path()).await;
+        for sql in ["DROP TABLE steps", "DROP TABLE runs", "DELETE FROM _sqlx_migrations WHERE version > 1"] {
+            sqlx::query(sql).execute(&mut conn).await.must(sql);
+        }
+        sqlx::Connection::close(conn).await.must("close raw connection");
+    }
+
+    let store = open(tmp.path()).await;
+    assert_eq!(store.get_agent(&org, agent.id).await.must("get agent"), agent);
+    let run = store.create_run(&ctx(&org), agent.id, RunStatus::Queued, serde_json::json!({})).await.must("run");
+    assert_eq!(store.get_run(&org, run.id).await.must("get run"), run);
+    store.close().await;
+    let mut conn = raw(tmp.path()).await;
+    let latest: i64 =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations").fetch_one(&mut conn).await.must("version");
+    assert_eq!(latest, known_schema_version());
 }

@@ -162,12 +162,16 @@ impl Server {
         let writer = Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Log the line before announcing the address, so a test that reads the log once the server is up
+                // sees the announcement.
+                {
+                    let mut log = writer.lock().unwrap_or_else(|e| e.into_inner());
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 if let Some(addr) = listening_address(&line) {
                     found.send(addr).ok();
                 }
-                let mut log = writer.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
             }
         });
         match address.recv_timeout(START_TIMEOUT) {

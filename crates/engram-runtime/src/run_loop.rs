@@ -1,0 +1,470 @@
+//! The agent loop of one run: compile the context, page it if it is full, call the model, persist the step, run the
+//! tools it asked for, and repeat until the model replies, a terminal tool runs, a limit is hit or the run is
+//! cancelled. Every step's messages are durable before the next step starts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use engram_core::agent::Agent;
+use engram_core::audit::{Actor, ActorKind, WriteContext};
+use engram_core::id::{AgentId, RunId, StepId};
+use engram_core::message::{Message, NewMessage, Role, ToolCall, ToolStatus};
+use engram_core::org::OrgId;
+use engram_core::run::{NewStep, RunOutcome, RunStatus, StopReason, Usage};
+use engram_llm::{ChatModel, ChatResponse, Delta, LlmError};
+use engram_store::StoreError;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::compaction::{EVICT_FRACTIONS, choose_eviction, summarise, summary_text};
+use crate::context::{Compiled, counter_for};
+use crate::error::RuntimeError;
+use crate::events::{DeltaKind, RunEvent, RunSummary};
+use crate::runtime::Inner;
+use crate::tools::{self, ToolEnv};
+
+/// The notice added when the window passes the warning threshold. Stored as a system message.
+const WARNING_NOTICE: &str = "The context window is filling up. Older messages will soon be moved out of the window \
+into recall memory (still searchable with conversation_search). Save anything important to core memory or archival \
+memory now.";
+
+/// Everything a run needs.
+pub(crate) struct RunJob {
+    pub inner: Arc<Inner>,
+    pub org: OrgId,
+    pub agent: AgentId,
+    pub run_id: RunId,
+    /// The caller's provenance (for the user messages), with the run id set.
+    pub caller: WriteContext,
+    pub inputs: Vec<String>,
+    pub max_steps: u32,
+    pub stream: bool,
+    pub events: Option<mpsc::UnboundedSender<RunEvent>>,
+    pub cancel: Arc<AtomicBool>,
+    pub model: Arc<dyn ChatModel>,
+}
+
+/// How the loop ended.
+struct Ending {
+    stop_reason: StopReason,
+    error: Option<String>,
+    provider_status: Option<u16>,
+}
+
+impl Ending {
+    fn with(stop_reason: StopReason) -> Self {
+        Self { stop_reason, error: None, provider_status: None }
+    }
+
+    fn llm(error: &LlmError) -> Self {
+        let provider_status = match error {
+            LlmError::RateLimited { status, .. }
+            | LlmError::Server { status, .. }
+            | LlmError::Rejected { status, .. } => Some(*status),
+            _ => None,
+        };
+        Self { stop_reason: StopReason::LlmError, error: Some(error.to_string()), provider_status }
+    }
+}
+
+struct Loop {
+    job: RunJob,
+    usage: Usage,
+    steps: u32,
+    /// The last failed call (name and arguments) and how many times in a row it failed.
+    last_failure: Option<(String, String, u32)>,
+}
+
+/// Runs the job to its end and reports it. Never panics; a storage failure marks the run failed.
+pub(crate) async fn execute(job: RunJob) {
+    let store = job.inner.store.clone();
+    let (org, run_id) = (job.org.clone(), job.run_id);
+    let events = job.events.clone();
+    let mut state = Loop { job, usage: Usage::default(), steps: 0, last_failure: None };
+    match state.run().await {
+        Ok(Some(ending)) => {
+            let status = match ending.stop_reason {
+                StopReason::Cancelled => RunStatus::Cancelled,
+                StopReason::LlmError | StopReason::ContextOverflow => RunStatus::Failed,
+                _ => RunStatus::Completed,
+            };
+            let outcome = RunOutcome { status, stop_reason: Some(ending.stop_reason), error: ending.error.clone() };
+            let finished = store.finish_run(&org, run_id, outcome).await;
+            let summary = RunSummary {
+                run_id,
+                stop_reason: ending.stop_reason,
+                usage: state.usage,
+                steps: state.steps,
+                error: ending.error,
+                provider_status: ending.provider_status,
+            };
+            match finished {
+                Ok(_) => emit(&events, RunEvent::Done(summary)),
+                Err(error) => fail(&events, &error),
+            }
+        }
+        // Cancelled while queued: the store already ended it.
+        Ok(None) => {
+            let summary = RunSummary {
+                run_id,
+                stop_reason: StopReason::Cancelled,
+                usage: Usage::default(),
+                steps: 0,
+                error: None,
+                provider_status: None,
+            };
+            emit(&events, RunEvent::Done(summary));
+        }
+        Err(error) => {
+            tracing::error!(%run_id, %error, "a run failed in storage");
+            let outcome = RunOutcome { status: RunStatus::Failed, stop_reason: None, error: Some(error.to_string()) };
+            let _ = store.finish_run(&org, run_id, outcome).await;
+            fail(&events, &error);
+        }
+    }
+}
+
+fn emit(events: &Option<mpsc::UnboundedSender<RunEvent>>, event: RunEvent) {
+    if let Some(events) = events {
+        // A client that went away does not stop the run.
+        let _ = events.send(event);
+    }
+}
+
+fn fail(events: &Option<mpsc::UnboundedSender<RunEvent>>, error: &StoreError) {
+    let unavailable = matches!(error, StoreError::Unavailable(_));
+    emit(events, RunEvent::Failed { message: error.to_string(), storage_unavailable: unavailable });
+}
+
+impl Loop {
+    fn agent_ctx(&self, step: Option<StepId>) -> WriteContext {
+        WriteContext {
+            org: self.job.org.clone(),
+            actor: Actor { kind: ActorKind::Agent, id: self.job.agent.to_string() },
+            run_id: Some(self.job.run_id),
+            step_id: step,
+            request_id: self.job.caller.request_id.clone(),
+        }
+    }
+
+    fn emit_all(&self, messages: Vec<Message>) {
+        for message in messages {
+            emit(&self.job.events, RunEvent::Message(message));
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.job.cancel.load(Ordering::SeqCst)
+    }
+
+    /// `Ok(None)` when the run had been cancelled before it could start.
+    async fn run(&mut self) -> Result<Option<Ending>, StoreError> {
+        let store = self.job.inner.store.clone();
+        match store.start_run(&self.job.org, self.job.run_id).await {
+            Ok(_) => {}
+            Err(StoreError::VersionConflict { .. }) => return Ok(None),
+            Err(error) => return Err(error),
+        }
+        let inputs: Vec<NewMessage> = self
+            .job
+            .inputs
+            .iter()
+            .map(|text| NewMessage { run_id: Some(self.job.run_id), ..NewMessage::text(Role::User, text.clone()) })
+            .collect();
+        let appended = store.append_messages(&self.job.caller, self.job.agent, inputs).await?;
+        self.emit_all(appended);
+
+        loop {
+            if self.cancelled() || store.get_run(&self.job.org, self.job.run_id).await?.cancel_requested {
+                return Ok(Some(Ending::with(StopReason::Cancelled)));
+            }
+            if self.steps >= self.job.max_steps {
+                return Ok(Some(Ending::with(StopReason::MaxSteps)));
+            }
+            if let Some(ending) = self.step().await? {
+                return Ok(Some(ending));
+            }
+        }
+    }
+
+    /// One step. `Some` ends the run.
+    async fn step(&mut self) -> Result<Option<Ending>, StoreError> {
+        let inner = self.job.inner.clone();
+        let store = inner.store.clone();
+        let org = self.job.org.clone();
+        let mut agent = store.get_agent(&org, self.job.agent).await?;
+        let mut compiled = inner.compiler().compile(&org, &agent).await?;
+        let window = u64::from(agent.config.context_window);
+
+        if compiled.fixed_tokens() > window {
+            return Ok(Some(overflow(&compiled)));
+        }
+        let compact_at = (window as f64 * inner.config.compact_ratio) as u64;
+        let warn_at = (window as f64 * inner.config.warn_ratio) as u64;
+        if compiled.breakdown.total_tokens >= compact_at {
+            match self.compact(&agent, &compiled, 0).await? {
+                Ok(_) => {
+                    agent = store.get_agent(&org, self.job.agent).await?;
+                    compiled = inner.compiler().compile(&org, &agent).await?;
+                }
+                Err(ending) => return Ok(Some(ending)),
+            }
+        } else if compiled.breakdown.total_tokens >= warn_at && !warned_since_compaction(&compiled) {
+            let notice = NewMessage { run_id: Some(self.job.run_id), ..NewMessage::text(Role::System, WARNING_NOTICE) };
+            let appended = store.append_messages(&self.agent_ctx(None), self.job.agent, vec![notice]).await?;
+            self.emit_all(appended);
+            compiled = inner.compiler().compile(&org, &agent).await?;
+        }
+
+        let step_id = StepId::from_ulid(ulid::Ulid::new());
+        let started = Instant::now();
+        let mut level = 0;
+        let response = loop {
+            match self.call(step_id, &compiled).await {
+                Ok(response) => break response,
+                Err(LlmError::ContextLength { .. }) if level + 1 < EVICT_FRACTIONS.len() => {
+                    level += 1;
+                    match self.compact(&agent, &compiled, level).await? {
+                        Ok(_) => {
+                            agent = store.get_agent(&org, self.job.agent).await?;
+                            compiled = inner.compiler().compile(&org, &agent).await?;
+                        }
+                        Err(ending) => return Ok(Some(ending)),
+                    }
+                }
+                Err(error) => return Ok(Some(Ending::llm(&error))),
+            }
+        };
+        let duration_ms = started.elapsed().as_millis() as u64;
+        self.steps += 1;
+
+        let counter = counter_for(&agent);
+        let usage = match response.usage {
+            Some(u) => Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens },
+            None => Usage {
+                prompt_tokens: compiled.breakdown.total_tokens,
+                completion_tokens: counter.count(&response.content)
+                    + response
+                        .tool_calls
+                        .iter()
+                        .map(|c| counter.count(&c.arguments) + counter.count(&c.name))
+                        .sum::<u64>(),
+            },
+        };
+        self.usage += usage;
+        let calls: Vec<ToolCall> = response
+            .tool_calls
+            .iter()
+            .enumerate()
+            .map(|(i, call)| ToolCall {
+                id: if call.id.is_empty() { format!("call_{step_id}_{i}") } else { call.id.clone() },
+                name: call.name.clone(),
+                arguments: parse_arguments(&call.arguments),
+            })
+            .collect();
+        let assistant = NewMessage {
+            run_id: Some(self.job.run_id),
+            step_id: Some(step_id),
+            reasoning: response.reasoning.clone().filter(|r| !r.is_empty()),
+            tool_calls: calls.clone(),
+            ..NewMessage::text(Role::Assistant, response.content.clone())
+        };
+        let model_name = response.model.clone().unwrap_or_else(|| compiled.request.model.clone());
+        let step = NewStep { id: step_id, run_id: self.job.run_id, model: model_name, usage, duration_ms };
+        let recorded = store.record_step(&self.agent_ctx(Some(step_id)), self.job.agent, step, vec![assistant]).await?;
+        self.emit_all(recorded);
+        if calls.is_empty() {
+            return Ok(Some(Ending::with(StopReason::EndTurn)));
+        }
+
+        let ctx = self.agent_ctx(Some(step_id));
+        let env = ToolEnv { store: store.as_ref(), ctx: &ctx, agent: self.job.agent };
+        let mut terminal = false;
+        let mut stuck = false;
+        for (call, raw) in calls.iter().zip(&response.tool_calls) {
+            let mut outcome = tools::execute(&env, &compiled.tools, &call.name, &raw.arguments).await;
+            outcome.content = fit_result(outcome.content, agent.config.context_window);
+            terminal |= outcome.terminal;
+            stuck |= self.track_failure(&call.name, &raw.arguments, outcome.status);
+            let result = NewMessage {
+                run_id: Some(self.job.run_id),
+                step_id: Some(step_id),
+                tool_call_id: Some(call.id.clone()),
+                tool_status: Some(outcome.status),
+                ..NewMessage::text(Role::Tool, outcome.content)
+            };
+            let appended = store.append_messages(&ctx, self.job.agent, vec![result]).await?;
+            self.emit_all(appended);
+        }
+        if terminal {
+            return Ok(Some(Ending::with(StopReason::TerminalTool)));
+        }
+        if stuck {
+            return Ok(Some(Ending::with(StopReason::NoProgress)));
+        }
+        Ok(None)
+    }
+
+    /// Calls the model, forwarding streamed text as delta events when the client asked for a stream.
+    async fn call(&self, step_id: StepId, compiled: &Compiled) -> Result<ChatResponse, LlmError> {
+        let Some(events) = self.job.events.clone().filter(|_| self.job.stream) else {
+            return self.job.model.chat(&compiled.request, None).await;
+        };
+        let (sink, mut deltas) = mpsc::unbounded_channel::<Delta>();
+        let forward = tokio::spawn(async move {
+            while let Some(delta) = deltas.recv().await {
+                let (kind, text) = match delta {
+                    Delta::Content(text) => (DeltaKind::Content, text),
+                    Delta::Reasoning(text) => (DeltaKind::Reasoning, text),
+                };
+                let _ = events.send(RunEvent::Delta { step_id, kind, text });
+            }
+        });
+        let response = self.job.model.chat(&compiled.request, Some(&sink)).await;
+        drop(sink);
+        let _ = forward.await;
+        response
+    }
+
+    /// Records a tool outcome for the `no_progress` breaker; true when the same failing call hit the limit.
+    fn track_failure(&mut self, name: &str, arguments: &str, status: ToolStatus) -> bool {
+        if status == ToolStatus::Ok {
+            self.last_failure = None;
+            return false;
+        }
+        let repeats = match &self.last_failure {
+            Some((n, a, count)) if n == name && a.trim() == arguments.trim() => count + 1,
+            _ => 1,
+        };
+        self.last_failure = Some((name.to_owned(), arguments.to_owned(), repeats));
+        repeats >= self.job.inner.config.no_progress_repeats
+    }
+
+    /// Compacts the window at `level`. `Ok(Err(ending))` ends the run (the summariser failed, or nothing could be
+    /// evicted from a window that does not fit).
+    async fn compact(
+        &mut self,
+        agent: &Agent,
+        compiled: &Compiled,
+        level: usize,
+    ) -> Result<Result<(), Ending>, StoreError> {
+        let ctx = self.agent_ctx(None);
+        match compact_window(&self.job.inner, &ctx, agent, self.job.model.as_ref(), compiled, level).await {
+            Ok(Some((summary, _))) => {
+                self.emit_all(vec![summary]);
+                Ok(Ok(()))
+            }
+            Ok(None) => Ok(Err(Ending {
+                stop_reason: StopReason::ContextOverflow,
+                error: Some(format!(
+                    "the newest exchange alone does not fit the context window of {} tokens (the request needs {}); \
+                     nothing older is left to evict",
+                    compiled.breakdown.context_window, compiled.breakdown.total_tokens
+                )),
+                provider_status: None,
+            })),
+            Err(RuntimeError::Summary(error)) => Ok(Err(Ending::llm(&error))),
+            Err(RuntimeError::Store(error)) => Err(error),
+            Err(other) => Err(StoreError::Unavailable(other.to_string())),
+        }
+    }
+}
+
+/// Evicts the oldest part of the window with a model-written summary. `Ok(None)` when nothing may be evicted.
+pub(crate) async fn compact_window(
+    inner: &Inner,
+    ctx: &WriteContext,
+    agent: &Agent,
+    model: &dyn ChatModel,
+    compiled: &Compiled,
+    level: usize,
+) -> Result<Option<(Message, usize)>, RuntimeError> {
+    let fraction = EVICT_FRACTIONS.get(level).copied().unwrap_or(1.0);
+    let evict = choose_eviction(&compiled.window, &compiled.window_tokens, fraction);
+    if evict.is_empty() {
+        return Ok(None);
+    }
+    let evicted: Vec<Message> = compiled.window.iter().filter(|m| evict.contains(&m.id)).cloned().collect();
+    let previous = compiled.summary.as_ref().map(|s| s.content.as_str());
+    let model_name = agent.config.model.as_ref().map(|m| m.model().to_owned()).unwrap_or_default();
+    let started = Instant::now();
+    let response = summarise(model, &model_name, previous, &evicted).await.map_err(RuntimeError::Summary)?;
+    let step_id = StepId::from_ulid(ulid::Ulid::new());
+    let ctx = WriteContext { step_id: Some(step_id), ..ctx.clone() };
+    if let Some(run_id) = ctx.run_id {
+        // The summariser's call is a step of the run, so its usage is accounted for.
+        let usage = response
+            .usage
+            .map(|u| Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens })
+            .unwrap_or_default();
+        let step = NewStep {
+            id: step_id,
+            run_id,
+            model: response.model.clone().unwrap_or_else(|| model_name.clone()),
+            usage,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        inner.store.record_step(&ctx, agent.id, step, Vec::new()).await?;
+    }
+    let summary = NewMessage {
+        run_id: ctx.run_id,
+        step_id: Some(step_id),
+        ..NewMessage::text(Role::Summary, summary_text(&response, evicted.len()))
+    };
+    let stored = inner.store.compact_messages(&ctx, agent.id, &evict, summary).await?;
+    tracing::info!(agent_id = %agent.id, evicted = evicted.len(), "compacted the context window");
+    Ok(Some((stored, evicted.len())))
+}
+
+/// Whether a warning notice is already in the window since the last compaction.
+fn warned_since_compaction(compiled: &Compiled) -> bool {
+    let since = compiled.summary.as_ref().map(|s| s.created_at);
+    compiled
+        .window
+        .iter()
+        .any(|m| m.role == Role::System && m.content == WARNING_NOTICE && since.is_none_or(|at| m.created_at >= at))
+}
+
+/// The `context_overflow` ending: which fixed part is too big.
+fn overflow(compiled: &Compiled) -> Ending {
+    let b = &compiled.breakdown;
+    let parts = [
+        ("the system prompt", b.system_tokens),
+        ("core memory", b.core_memory_tokens),
+        ("the tool schemas", b.tool_schema_tokens),
+    ];
+    let (largest, _) = parts.iter().copied().max_by_key(|(_, n)| *n).unwrap_or(("core memory", 0));
+    Ending {
+        stop_reason: StopReason::ContextOverflow,
+        error: Some(format!(
+            "the system prompt ({} tokens), core memory ({}) and tool schemas ({}) alone exceed the context window of {} \
+             tokens; shorten {largest} or raise context_window",
+            b.system_tokens, b.core_memory_tokens, b.tool_schema_tokens, b.context_window
+        )),
+        provider_status: None,
+    }
+}
+
+/// Share of the context window one tool result may fill.
+const RESULT_WINDOW_SHARE: f64 = 0.1;
+
+/// Cuts a tool result that would crowd the window, saying so, so a large search result cannot overflow the window by
+/// itself (the newest exchange cannot be evicted). The budget assumes a conservative 3 characters per token.
+fn fit_result(content: String, context_window: u32) -> String {
+    let budget = ((f64::from(context_window) * RESULT_WINDOW_SHARE) as usize * 3).max(200);
+    let chars = content.chars().count();
+    if chars <= budget {
+        return content;
+    }
+    let kept: String = content.chars().take(budget).collect();
+    format!("{kept}\n[… truncated: the result has {chars} characters; ask for fewer results or a narrower query]")
+}
+
+/// Parses a model's argument text; text that is not JSON is kept as a string so nothing is lost.
+fn parse_arguments(raw: &str) -> Value {
+    match serde_json::from_str::<Value>(raw) {
+        Ok(value @ Value::Object(_)) => value,
+        _ => Value::String(raw.to_owned()),
+    }
+}

@@ -1,0 +1,312 @@
+//! Runs and steps: creating a run, claiming it (`queued` → `running`), recording its steps together with the
+//! messages they produced, cancelling and finishing it, and finding runs by status at start-up.
+//!
+//! Status changes are single guarded `UPDATE`s (`… WHERE status = 'queued'`), so two processes cannot both claim a
+//! run. A run's version, as reported in [`StoreError::VersionConflict`], is its stage: 1 queued, 2 running, 3 ended.
+//! Runs and steps are bookkeeping of the runtime, not agent state, so only the messages of a step are audited.
+
+use serde_json::Value;
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
+
+use engram_core::ValidationError;
+use engram_core::audit::WriteContext;
+use engram_core::id::{AgentId, RunId, StepId};
+use engram_core::message::{Message, NewMessage};
+use engram_core::org::OrgId;
+use engram_core::run::{NewStep, Run, RunOutcome, RunStatus, Step, StopReason, Usage};
+
+use super::rows::{self, col, int_as, micros, parsed, stored_time, time_col};
+use super::{SqliteStore, agents, messages};
+use crate::error::StoreError;
+
+const RUN_COLUMNS: &str =
+    "id, org_id, agent_id, status, stop_reason, error, input, cancel_requested, created_at, completed_at";
+
+pub(super) async fn create(
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    agent: AgentId,
+    status: RunStatus,
+    input: Value,
+) -> Result<Run, StoreError> {
+    if !matches!(status, RunStatus::Queued | RunStatus::Running) {
+        return Err(
+            ValidationError::new("status", format!("a new run is queued or running, not {}", status.as_str())).into()
+        );
+    }
+    let mut tx = store.begin_write().await?;
+    let now = stored_time(store.now());
+    let agent_id = agent.to_string();
+    agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
+    let id = RunId::from_ulid(store.next_ulid());
+    sqlx::query(
+        "INSERT INTO runs (id, org_id, agent_id, status, input, cancel_requested, created_at) \
+         VALUES (?, ?, ?, ?, ?, 0, ?)",
+    )
+    .bind(id.to_string())
+    .bind(ctx.org.as_str())
+    .bind(&agent_id)
+    .bind(status.as_str())
+    .bind(input.to_string())
+    .bind(micros(now))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Run {
+        id,
+        agent_id: agent,
+        status,
+        stop_reason: None,
+        error: None,
+        usage: Usage::default(),
+        steps: Vec::new(),
+        input,
+        cancel_requested: false,
+        created_at: now,
+        completed_at: None,
+    })
+}
+
+pub(super) async fn get(store: &SqliteStore, org: &OrgId, id: RunId) -> Result<Run, StoreError> {
+    let mut conn = store.read().await?;
+    load(&mut conn, org, &id.to_string()).await
+}
+
+pub(super) async fn start(store: &SqliteStore, org: &OrgId, id: RunId) -> Result<Run, StoreError> {
+    let mut tx = store.begin_write().await?;
+    let id_text = id.to_string();
+    let run = load(&mut tx, org, &id_text).await?;
+    if run.status != RunStatus::Queued {
+        return Err(StoreError::VersionConflict { expected: stage(RunStatus::Queued), actual: stage(run.status) });
+    }
+    set_status(&mut tx, org, &id_text, RunStatus::Running).await?;
+    let run = load(&mut tx, org, &id_text).await?;
+    tx.commit().await?;
+    Ok(run)
+}
+
+pub(super) async fn record_step(
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    agent: AgentId,
+    step: NewStep,
+    messages: Vec<NewMessage>,
+) -> Result<Vec<Message>, StoreError> {
+    let mut tx = store.begin_write().await?;
+    let now = store.now();
+    let agent_id = agent.to_string();
+    agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
+    let run_id = step.run_id.to_string();
+    let owner: Option<String> = sqlx::query_scalar("SELECT agent_id FROM runs WHERE org_id = ?1 AND id = ?2")
+        .bind(ctx.org.as_str())
+        .bind(&run_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if owner.as_deref() != Some(agent_id.as_str()) {
+        return Err(StoreError::not_found("run", &run_id));
+    }
+    let step_id = step.id.to_string();
+    let taken: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM steps WHERE id = ?1").bind(&step_id).fetch_optional(&mut *tx).await?;
+    if taken.is_some() {
+        return Err(StoreError::AlreadyExists(format!("step `{step_id}` is already recorded")));
+    }
+    sqlx::query(
+        "INSERT INTO steps (id, run_id, org_id, model, prompt_tokens, completion_tokens, duration_ms, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&step_id)
+    .bind(&run_id)
+    .bind(ctx.org.as_str())
+    .bind(&step.model)
+    .bind(to_i64("prompt_tokens", step.usage.prompt_tokens)?)
+    .bind(to_i64("completion_tokens", step.usage.completion_tokens)?)
+    .bind(to_i64("duration_ms", step.duration_ms)?)
+    .bind(micros(now))
+    .execute(&mut *tx)
+    .await?;
+    // The messages and their audit events belong to this step whatever the caller filled in.
+    let messages =
+        messages.into_iter().map(|m| NewMessage { run_id: Some(step.run_id), step_id: Some(step.id), ..m }).collect();
+    let mut step_ctx = ctx.clone();
+    step_ctx.run_id = step_ctx.run_id.or(Some(step.run_id));
+    step_ctx.step_id = step_ctx.step_id.or(Some(step.id));
+    let appended = messages::append_in(&mut tx, store, &step_ctx, now, agent, messages).await?;
+    tx.commit().await?;
+    Ok(appended)
+}
+
+pub(super) async fn finish(
+    store: &SqliteStore,
+    org: &OrgId,
+    id: RunId,
+    outcome: RunOutcome,
+) -> Result<Run, StoreError> {
+    if !outcome.status.is_finished() {
+        let status = outcome.status.as_str();
+        return Err(
+            ValidationError::new("status", format!("a run ends completed, failed or cancelled, not {status}")).into()
+        );
+    }
+    let mut tx = store.begin_write().await?;
+    let id_text = id.to_string();
+    let run = load(&mut tx, org, &id_text).await?;
+    if run.status.is_finished() {
+        return Ok(run);
+    }
+    sqlx::query(
+        "UPDATE runs SET status = ?1, stop_reason = ?2, error = ?3, completed_at = ?4 WHERE org_id = ?5 AND id = ?6",
+    )
+    .bind(outcome.status.as_str())
+    .bind(outcome.stop_reason.map(StopReason::as_str))
+    .bind(outcome.error.as_deref())
+    .bind(micros(store.now()))
+    .bind(org.as_str())
+    .bind(&id_text)
+    .execute(&mut *tx)
+    .await?;
+    let run = load(&mut tx, org, &id_text).await?;
+    tx.commit().await?;
+    Ok(run)
+}
+
+pub(super) async fn request_cancel(store: &SqliteStore, org: &OrgId, id: RunId) -> Result<Run, StoreError> {
+    let mut tx = store.begin_write().await?;
+    let id_text = id.to_string();
+    let run = load(&mut tx, org, &id_text).await?;
+    match run.status {
+        RunStatus::Queued => {
+            sqlx::query(
+                "UPDATE runs SET status = ?1, stop_reason = ?2, cancel_requested = 1, completed_at = ?3 \
+                 WHERE org_id = ?4 AND id = ?5",
+            )
+            .bind(RunStatus::Cancelled.as_str())
+            .bind(StopReason::Cancelled.as_str())
+            .bind(micros(store.now()))
+            .bind(org.as_str())
+            .bind(&id_text)
+            .execute(&mut *tx)
+            .await?;
+        }
+        RunStatus::Running if !run.cancel_requested => {
+            sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE org_id = ?1 AND id = ?2")
+                .bind(org.as_str())
+                .bind(&id_text)
+                .execute(&mut *tx)
+                .await?;
+        }
+        _ => return Ok(run),
+    }
+    let run = load(&mut tx, org, &id_text).await?;
+    tx.commit().await?;
+    Ok(run)
+}
+
+pub(super) async fn with_status(
+    store: &SqliteStore,
+    status: RunStatus,
+    limit: u32,
+) -> Result<Vec<(OrgId, Run)>, StoreError> {
+    let mut conn = store.read().await?;
+    let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE status = ?1 ORDER BY created_at, id LIMIT ?2");
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(status.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut runs = Vec::with_capacity(found.len());
+    for row in &found {
+        let org = parsed(row, "org_id", OrgId::parse)?;
+        let mut run = run_row(row)?;
+        add_steps(&mut conn, &org, &mut run).await?;
+        runs.push((org, run));
+    }
+    Ok(runs)
+}
+
+/// Where a status is in a run's life, reported as the run's version in conflicts.
+fn stage(status: RunStatus) -> i64 {
+    match status {
+        RunStatus::Queued => 1,
+        RunStatus::Running => 2,
+        RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled => 3,
+    }
+}
+
+fn to_i64(field: &str, n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| ValidationError::new(field, format!("{n} is too large")).into())
+}
+
+async fn set_status(conn: &mut SqliteConnection, org: &OrgId, id: &str, status: RunStatus) -> Result<(), StoreError> {
+    sqlx::query("UPDATE runs SET status = ?1 WHERE org_id = ?2 AND id = ?3")
+        .bind(status.as_str())
+        .bind(org.as_str())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The run `id` of `org` with its steps, or `NotFound("run")`.
+async fn load(conn: &mut SqliteConnection, org: &OrgId, id: &str) -> Result<Run, StoreError> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE org_id = ?1 AND id = ?2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.as_str()).bind(id).fetch_optional(&mut *conn).await?;
+    let Some(row) = row else {
+        return Err(StoreError::not_found("run", id));
+    };
+    let mut run = run_row(&row)?;
+    add_steps(conn, org, &mut run).await?;
+    Ok(run)
+}
+
+/// Fills in the run's steps, in the order they were recorded, and their summed usage.
+async fn add_steps(conn: &mut SqliteConnection, org: &OrgId, run: &mut Run) -> Result<(), StoreError> {
+    let found = sqlx::query(
+        "SELECT id, model, prompt_tokens, completion_tokens, duration_ms FROM steps \
+         WHERE org_id = ?1 AND run_id = ?2 ORDER BY rowid",
+    )
+    .bind(org.as_str())
+    .bind(run.id.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &found {
+        let step = Step {
+            id: parsed(row, "id", StepId::parse)?,
+            run_id: run.id,
+            model: col(row, "model")?,
+            usage: Usage {
+                prompt_tokens: int_as(row, "prompt_tokens")?,
+                completion_tokens: int_as(row, "completion_tokens")?,
+            },
+            duration_ms: int_as(row, "duration_ms")?,
+        };
+        run.usage += step.usage;
+        run.steps.push(step);
+    }
+    Ok(())
+}
+
+/// A run row selected with [`RUN_COLUMNS`], without its steps.
+fn run_row(row: &SqliteRow) -> Result<Run, StoreError> {
+    let status: String = col(row, "status")?;
+    let stop_reason: Option<String> = col(row, "stop_reason")?;
+    let stop_reason = stop_reason
+        .map(|text| StopReason::parse(&text).ok_or_else(|| rows::corrupt("stop_reason", &text)))
+        .transpose()?;
+    let input: String = col(row, "input")?;
+    let completed_at: Option<i64> = col(row, "completed_at")?;
+    Ok(Run {
+        id: parsed(row, "id", RunId::parse)?,
+        agent_id: parsed(row, "agent_id", AgentId::parse)?,
+        status: RunStatus::parse(&status).ok_or_else(|| rows::corrupt("status", &status))?,
+        stop_reason,
+        error: col(row, "error")?,
+        usage: Usage::default(),
+        steps: Vec::new(),
+        input: serde_json::from_str(&input).map_err(|e| rows::corrupt("input", e))?,
+        cancel_requested: col(row, "cancel_requested")?,
+        created_at: time_col(row, "created_at")?,
+        completed_at: completed_at.map(|_| time_col(row, "completed_at")).transpose()?,
+    })
+}
