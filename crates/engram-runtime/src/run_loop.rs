@@ -21,7 +21,7 @@ use crate::compaction::{EVICT_FRACTIONS, choose_eviction, summarise, summary_tex
 use crate::context::{Compiled, counter_for};
 use crate::error::RuntimeError;
 use crate::events::{DeltaKind, RunEvent, RunSummary};
-use crate::runtime::Inner;
+use crate::runtime::{Inner, user_messages};
 use crate::tools::{self, ToolEnv};
 
 /// The notice added when the window passes the warning threshold. Stored as a system message.
@@ -38,6 +38,8 @@ pub(crate) struct RunJob {
     /// The caller's provenance (for the user messages), with the run id set.
     pub caller: WriteContext,
     pub inputs: Vec<String>,
+    /// Set when the run was created running with its input messages already appended (these).
+    pub started: Option<Vec<Message>>,
     pub max_steps: u32,
     pub stream: bool,
     pub events: Option<mpsc::UnboundedSender<RunEvent>>,
@@ -50,11 +52,23 @@ struct Ending {
     stop_reason: StopReason,
     error: Option<String>,
     provider_status: Option<u16>,
+    /// The run was already ended in the store together with its last step.
+    recorded: bool,
 }
 
 impl Ending {
     fn with(stop_reason: StopReason) -> Self {
-        Self { stop_reason, error: None, provider_status: None }
+        Self { stop_reason, error: None, provider_status: None, recorded: false }
+    }
+
+    /// The run's final status for this ending.
+    fn outcome(&self) -> RunOutcome {
+        let status = match self.stop_reason {
+            StopReason::Cancelled => RunStatus::Cancelled,
+            StopReason::LlmError | StopReason::ContextOverflow => RunStatus::Failed,
+            _ => RunStatus::Completed,
+        };
+        RunOutcome { status, stop_reason: Some(self.stop_reason), error: self.error.clone() }
     }
 
     fn llm(error: &LlmError) -> Self {
@@ -64,7 +78,7 @@ impl Ending {
             | LlmError::Rejected { status, .. } => Some(*status),
             _ => None,
         };
-        Self { stop_reason: StopReason::LlmError, error: Some(error.to_string()), provider_status }
+        Self { stop_reason: StopReason::LlmError, error: Some(error.to_string()), provider_status, recorded: false }
     }
 }
 
@@ -84,13 +98,10 @@ pub(crate) async fn execute(job: RunJob) {
     let mut state = Loop { job, usage: Usage::default(), steps: 0, last_failure: None };
     match state.run().await {
         Ok(Some(ending)) => {
-            let status = match ending.stop_reason {
-                StopReason::Cancelled => RunStatus::Cancelled,
-                StopReason::LlmError | StopReason::ContextOverflow => RunStatus::Failed,
-                _ => RunStatus::Completed,
+            let finished = match ending.recorded {
+                true => Ok(()),
+                false => store.finish_run(&org, run_id, ending.outcome()).await.map(drop),
             };
-            let outcome = RunOutcome { status, stop_reason: Some(ending.stop_reason), error: ending.error.clone() };
-            let finished = store.finish_run(&org, run_id, outcome).await;
             let summary = RunSummary {
                 run_id,
                 stop_reason: ending.stop_reason,
@@ -161,18 +172,17 @@ impl Loop {
     /// `Ok(None)` when the run had been cancelled before it could start.
     async fn run(&mut self) -> Result<Option<Ending>, StoreError> {
         let store = self.job.inner.store.clone();
-        match store.start_run(&self.job.org, self.job.run_id).await {
-            Ok(_) => {}
-            Err(StoreError::VersionConflict { .. }) => return Ok(None),
-            Err(error) => return Err(error),
-        }
-        let inputs: Vec<NewMessage> = self
-            .job
-            .inputs
-            .iter()
-            .map(|text| NewMessage { run_id: Some(self.job.run_id), ..NewMessage::text(Role::User, text.clone()) })
-            .collect();
-        let appended = store.append_messages(&self.job.caller, self.job.agent, inputs).await?;
+        let appended = match self.job.started.take() {
+            Some(appended) => appended,
+            None => {
+                let inputs = user_messages(&self.job.inputs);
+                match store.start_run(&self.job.caller, self.job.run_id, inputs).await {
+                    Ok((_, appended)) => appended,
+                    Err(StoreError::VersionConflict { .. }) => return Ok(None),
+                    Err(error) => return Err(error),
+                }
+            }
+        };
         self.emit_all(appended);
 
         loop {
@@ -272,13 +282,16 @@ impl Loop {
         };
         let model_name = response.model.clone().unwrap_or_else(|| compiled.request.model.clone());
         let step = NewStep { id: step_id, run_id: self.job.run_id, model: model_name, usage, duration_ms };
-        let recorded = store.record_step(&self.agent_ctx(Some(step_id)), self.job.agent, step, vec![assistant]).await?;
+        // A reply without tool calls ends the run: the step and the run's end commit together.
+        let ending = calls.is_empty().then(|| Ending { recorded: true, ..Ending::with(StopReason::EndTurn) });
+        let finish = ending.as_ref().map(Ending::outcome);
+        let ctx = self.agent_ctx(Some(step_id));
+        let recorded = store.record_step(&ctx, self.job.agent, step, vec![assistant], finish).await?;
         self.emit_all(recorded);
-        if calls.is_empty() {
-            return Ok(Some(Ending::with(StopReason::EndTurn)));
+        if ending.is_some() {
+            return Ok(ending);
         }
 
-        let ctx = self.agent_ctx(Some(step_id));
         let env = ToolEnv { store: store.as_ref(), ctx: &ctx, agent: self.job.agent };
         let mut terminal = false;
         let mut stuck = false;
@@ -363,6 +376,7 @@ impl Loop {
                     compiled.breakdown.context_window, compiled.breakdown.total_tokens
                 )),
                 provider_status: None,
+                recorded: false,
             })),
             Err(RuntimeError::Summary(error)) => Ok(Err(Ending::llm(&error))),
             Err(RuntimeError::Store(error)) => Err(error),
@@ -405,7 +419,7 @@ pub(crate) async fn compact_window(
             usage,
             duration_ms: started.elapsed().as_millis() as u64,
         };
-        inner.store.record_step(&ctx, agent.id, step, Vec::new()).await?;
+        inner.store.record_step(&ctx, agent.id, step, Vec::new(), None).await?;
     }
     let summary = NewMessage {
         run_id: ctx.run_id,
@@ -443,6 +457,7 @@ fn overflow(compiled: &Compiled) -> Ending {
             b.system_tokens, b.core_memory_tokens, b.tool_schema_tokens, b.context_window
         )),
         provider_status: None,
+        recorded: false,
     }
 }
 

@@ -196,14 +196,23 @@ impl Runtime {
         let agent = inner.store.get_agent(&caller.org, agent_id).await?;
         let model = inner.chat_model(&agent)?;
         let agent_lock = inner.agent_lock(agent_id);
-        let held = if request.wait {
-            None
-        } else {
-            Some(agent_lock.clone().try_lock_owned().map_err(|_| RuntimeError::AgentBusy(agent_id.to_string()))?)
+        // Take the agent at once when it is free; otherwise queue (or refuse, if the caller will not wait).
+        let held = match agent_lock.clone().try_lock_owned() {
+            Ok(guard) => Some(guard),
+            Err(_) if request.wait => None,
+            Err(_) => return Err(RuntimeError::AgentBusy(agent_id.to_string())),
         };
         let max_steps = request.max_steps.unwrap_or(inner.config.default_max_steps).min(inner.config.max_steps_limit);
         let input = run_input(caller, &request, max_steps);
-        let run = inner.store.create_run(caller, agent_id, RunStatus::Queued, input).await?;
+        // A run that has the agent starts running with its messages in one transaction; a queued one appends them
+        // when it gets the agent, so runs never interleave in the history.
+        let (run, appended) = match held {
+            Some(_) => {
+                let messages = user_messages(&request.messages);
+                inner.store.create_run(caller, agent_id, RunStatus::Running, input, messages).await?
+            }
+            None => inner.store.create_run(caller, agent_id, RunStatus::Queued, input, Vec::new()).await?,
+        };
         let job = RunJob {
             inner: inner.clone(),
             org: caller.org.clone(),
@@ -211,6 +220,7 @@ impl Runtime {
             run_id: run.id,
             caller: WriteContext { run_id: Some(run.id), step_id: None, ..caller.clone() },
             inputs: request.messages,
+            started: held.is_some().then_some(appended),
             max_steps,
             stream: request.stream,
             events,
@@ -318,6 +328,7 @@ impl Runtime {
             run_id: run.id,
             caller,
             inputs,
+            started: None,
             max_steps,
             stream: false,
             events: None,
@@ -326,6 +337,11 @@ impl Runtime {
         };
         tokio::spawn(run_when_free(job, inner.agent_lock(run.agent_id), None));
     }
+}
+
+/// User messages to append for a run.
+pub(crate) fn user_messages(texts: &[String]) -> Vec<NewMessage> {
+    texts.iter().map(|text| NewMessage::text(Role::User, text.clone())).collect()
 }
 
 /// Waits for the agent (unless the lock is already held), then runs the job.

@@ -164,26 +164,36 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- runs and steps ----
 
-    /// Creates a run in `status` (queued or running) with its opaque `input`.
+    /// Creates a run in `status` (queued or running) with its opaque `input`. A running run's `inputs` (the user
+    /// messages it answers) are appended in the same transaction; a queued run gets them when it starts, so that they
+    /// land in the history only once the agent is free.
     async fn create_run(
         &self,
         ctx: &WriteContext,
         agent: AgentId,
         status: RunStatus,
         input: Value,
-    ) -> Result<Run, StoreError>;
+        inputs: Vec<NewMessage>,
+    ) -> Result<(Run, Vec<Message>), StoreError>;
     /// A run with its steps (oldest first) and summed usage.
     async fn get_run(&self, org: &OrgId, id: RunId) -> Result<Run, StoreError>;
-    /// Moves a queued run to running. Fails with `VersionConflict` unless it was queued (someone else claimed it or
-    /// it was cancelled).
-    async fn start_run(&self, org: &OrgId, id: RunId) -> Result<Run, StoreError>;
-    /// Records a step and the messages it produced, in one transaction (one `message.append` event per message).
+    /// Moves a queued run to running and appends its `inputs`, in one transaction. Fails with `VersionConflict`
+    /// unless it was queued (someone else claimed it or it was cancelled).
+    async fn start_run(
+        &self,
+        ctx: &WriteContext,
+        id: RunId,
+        inputs: Vec<NewMessage>,
+    ) -> Result<(Run, Vec<Message>), StoreError>;
+    /// Records a step and the messages it produced, in one transaction (one `message.append` event per message);
+    /// with `finish`, the run ends in the same transaction.
     async fn record_step(
         &self,
         ctx: &WriteContext,
         agent: AgentId,
         step: NewStep,
         messages: Vec<NewMessage>,
+        finish: Option<RunOutcome>,
     ) -> Result<Vec<Message>, StoreError>;
     /// Ends a run. Ending a run that has already ended changes nothing and returns it as it is.
     async fn finish_run(&self, org: &OrgId, id: RunId, outcome: RunOutcome) -> Result<Run, StoreError>;

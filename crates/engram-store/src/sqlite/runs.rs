@@ -29,14 +29,19 @@ pub(super) async fn create(
     agent: AgentId,
     status: RunStatus,
     input: Value,
-) -> Result<Run, StoreError> {
+    inputs: Vec<NewMessage>,
+) -> Result<(Run, Vec<Message>), StoreError> {
     if !matches!(status, RunStatus::Queued | RunStatus::Running) {
         return Err(
             ValidationError::new("status", format!("a new run is queued or running, not {}", status.as_str())).into()
         );
     }
+    if status == RunStatus::Queued && !inputs.is_empty() {
+        return Err(ValidationError::new("inputs", "a queued run gets its input messages when it starts").into());
+    }
     let mut tx = store.begin_write().await?;
-    let now = stored_time(store.now());
+    let stamp = store.now();
+    let now = stored_time(stamp);
     let agent_id = agent.to_string();
     agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
     let id = RunId::from_ulid(store.next_ulid());
@@ -52,8 +57,9 @@ pub(super) async fn create(
     .bind(micros(now))
     .execute(&mut *tx)
     .await?;
+    let appended = append_inputs(&mut tx, store, ctx, stamp, agent, id, inputs).await?;
     tx.commit().await?;
-    Ok(Run {
+    let run = Run {
         id,
         agent_id: agent,
         status,
@@ -65,7 +71,26 @@ pub(super) async fn create(
         cancel_requested: false,
         created_at: now,
         completed_at: None,
-    })
+    };
+    Ok((run, appended))
+}
+
+/// Appends a run's input messages, stamped with the run.
+async fn append_inputs(
+    tx: &mut SqliteConnection,
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    now: chrono::DateTime<chrono::Utc>,
+    agent: AgentId,
+    run: RunId,
+    inputs: Vec<NewMessage>,
+) -> Result<Vec<Message>, StoreError> {
+    if inputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inputs = inputs.into_iter().map(|m| NewMessage { run_id: Some(run), ..m }).collect();
+    let run_ctx = WriteContext { run_id: Some(run), ..ctx.clone() };
+    messages::append_in(tx, store, &run_ctx, now, agent, inputs).await
 }
 
 pub(super) async fn get(store: &SqliteStore, org: &OrgId, id: RunId) -> Result<Run, StoreError> {
@@ -73,7 +98,13 @@ pub(super) async fn get(store: &SqliteStore, org: &OrgId, id: RunId) -> Result<R
     load(&mut conn, org, &id.to_string()).await
 }
 
-pub(super) async fn start(store: &SqliteStore, org: &OrgId, id: RunId) -> Result<Run, StoreError> {
+pub(super) async fn start(
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    id: RunId,
+    inputs: Vec<NewMessage>,
+) -> Result<(Run, Vec<Message>), StoreError> {
+    let org = &ctx.org;
     let mut tx = store.begin_write().await?;
     let id_text = id.to_string();
     let run = load(&mut tx, org, &id_text).await?;
@@ -81,9 +112,10 @@ pub(super) async fn start(store: &SqliteStore, org: &OrgId, id: RunId) -> Result
         return Err(StoreError::VersionConflict { expected: stage(RunStatus::Queued), actual: stage(run.status) });
     }
     set_status(&mut tx, org, &id_text, RunStatus::Running).await?;
+    let appended = append_inputs(&mut tx, store, ctx, store.now(), run.agent_id, id, inputs).await?;
     let run = load(&mut tx, org, &id_text).await?;
     tx.commit().await?;
-    Ok(run)
+    Ok((run, appended))
 }
 
 pub(super) async fn record_step(
@@ -92,7 +124,11 @@ pub(super) async fn record_step(
     agent: AgentId,
     step: NewStep,
     messages: Vec<NewMessage>,
+    finish: Option<RunOutcome>,
 ) -> Result<Vec<Message>, StoreError> {
+    if let Some(outcome) = &finish {
+        check_final(outcome)?;
+    }
     let mut tx = store.begin_write().await?;
     let now = store.now();
     let agent_id = agent.to_string();
@@ -133,8 +169,42 @@ pub(super) async fn record_step(
     step_ctx.run_id = step_ctx.run_id.or(Some(step.run_id));
     step_ctx.step_id = step_ctx.step_id.or(Some(step.id));
     let appended = messages::append_in(&mut tx, store, &step_ctx, now, agent, messages).await?;
+    if let Some(outcome) = finish {
+        end_in(&mut tx, store, &ctx.org, &run_id, &outcome).await?;
+    }
     tx.commit().await?;
     Ok(appended)
+}
+
+fn check_final(outcome: &RunOutcome) -> Result<(), StoreError> {
+    if outcome.status.is_finished() {
+        return Ok(());
+    }
+    let status = outcome.status.as_str();
+    Err(ValidationError::new("status", format!("a run ends completed, failed or cancelled, not {status}")).into())
+}
+
+/// Ends the run `id` unless it has ended already.
+async fn end_in(
+    tx: &mut SqliteConnection,
+    store: &SqliteStore,
+    org: &OrgId,
+    id: &str,
+    outcome: &RunOutcome,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE runs SET status = ?1, stop_reason = ?2, error = ?3, completed_at = ?4 \
+         WHERE org_id = ?5 AND id = ?6 AND status IN ('queued', 'running')",
+    )
+    .bind(outcome.status.as_str())
+    .bind(outcome.stop_reason.map(StopReason::as_str))
+    .bind(outcome.error.as_deref())
+    .bind(micros(store.now()))
+    .bind(org.as_str())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 pub(super) async fn finish(
@@ -143,29 +213,14 @@ pub(super) async fn finish(
     id: RunId,
     outcome: RunOutcome,
 ) -> Result<Run, StoreError> {
-    if !outcome.status.is_finished() {
-        let status = outcome.status.as_str();
-        return Err(
-            ValidationError::new("status", format!("a run ends completed, failed or cancelled, not {status}")).into()
-        );
-    }
+    check_final(&outcome)?;
     let mut tx = store.begin_write().await?;
     let id_text = id.to_string();
     let run = load(&mut tx, org, &id_text).await?;
     if run.status.is_finished() {
         return Ok(run);
     }
-    sqlx::query(
-        "UPDATE runs SET status = ?1, stop_reason = ?2, error = ?3, completed_at = ?4 WHERE org_id = ?5 AND id = ?6",
-    )
-    .bind(outcome.status.as_str())
-    .bind(outcome.stop_reason.map(StopReason::as_str))
-    .bind(outcome.error.as_deref())
-    .bind(micros(store.now()))
-    .bind(org.as_str())
-    .bind(&id_text)
-    .execute(&mut *tx)
-    .await?;
+    end_in(&mut tx, store, org, &id_text, &outcome).await?;
     let run = load(&mut tx, org, &id_text).await?;
     tx.commit().await?;
     Ok(run)

@@ -217,16 +217,22 @@ impl Store for SqliteStore {
         agent: AgentId,
         status: RunStatus,
         input: Value,
-    ) -> Result<Run, StoreError> {
-        runs::create(self, ctx, agent, status, input).await
+        inputs: Vec<NewMessage>,
+    ) -> Result<(Run, Vec<Message>), StoreError> {
+        runs::create(self, ctx, agent, status, input, inputs).await
     }
 
     async fn get_run(&self, org: &OrgId, id: RunId) -> Result<Run, StoreError> {
         runs::get(self, org, id).await
     }
 
-    async fn start_run(&self, org: &OrgId, id: RunId) -> Result<Run, StoreError> {
-        runs::start(self, org, id).await
+    async fn start_run(
+        &self,
+        ctx: &WriteContext,
+        id: RunId,
+        inputs: Vec<NewMessage>,
+    ) -> Result<(Run, Vec<Message>), StoreError> {
+        runs::start(self, ctx, id, inputs).await
     }
 
     async fn record_step(
@@ -235,8 +241,9 @@ impl Store for SqliteStore {
         agent: AgentId,
         step: NewStep,
         messages: Vec<NewMessage>,
+        finish: Option<RunOutcome>,
     ) -> Result<Vec<Message>, StoreError> {
-        runs::record_step(self, ctx, agent, step, messages).await
+        runs::record_step(self, ctx, agent, step, messages, finish).await
     }
 
     async fn finish_run(&self, org: &OrgId, id: RunId, outcome: RunOutcome) -> Result<Run, StoreError> {

@@ -107,7 +107,11 @@ async fn a_schema_1_data_dir_is_upgraded() {
 
     let store = open(tmp.path()).await;
     assert_eq!(store.get_agent(&org, agent.id).await.must("get agent"), agent);
-    let run = store.create_run(&ctx(&org), agent.id, RunStatus::Queued, serde_json::json!({})).await.must("run");
+    let run = store
+        .create_run(&ctx(&org), agent.id, RunStatus::Queued, serde_json::json!({}), Vec::new())
+        .await
+        .must("run")
+        .0;
     assert_eq!(store.get_run(&org, run.id).await.must("get run"), run);
     store.close().await;
     let mut conn = raw(tmp.path()).await;

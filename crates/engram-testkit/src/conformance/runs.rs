@@ -47,7 +47,7 @@ fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) {
 }
 
 async fn queued(store: &dyn Store, ctx: &WriteContext, agent: AgentId) -> Run {
-    store.create_run(ctx, agent, RunStatus::Queued, json!({"messages": ["hi"]})).await.must("create run")
+    store.create_run(ctx, agent, RunStatus::Queued, json!({"messages": ["hi"]}), Vec::new()).await.must("create run").0
 }
 
 pub async fn lifecycle(store: Arc<dyn Store>) {
@@ -55,20 +55,20 @@ pub async fn lifecycle(store: Arc<dyn Store>) {
     let ctx = ctx(&org);
     let agent = store.create_agent(&ctx, bare_agent("Ada")).await.must("create agent");
     let input = json!({"messages": [{"role": "user", "content": "hi"}], "max_steps": 5});
-    let run = store.create_run(&ctx, agent.id, RunStatus::Queued, input.clone()).await.must("create run");
+    let run = store.create_run(&ctx, agent.id, RunStatus::Queued, input.clone(), Vec::new()).await.must("create run").0;
     assert_eq!((run.status, run.agent_id, &run.input), (RunStatus::Queued, agent.id, &input));
     assert_eq!((run.stop_reason, run.error.as_deref(), run.cancel_requested), (None, None, false));
     assert!(run.steps.is_empty() && run.usage == Usage::default() && run.completed_at.is_none());
     assert_eq!(store.get_run(&org, run.id).await.must("get run"), run, "a read returns what the create returned");
 
-    let started = store.start_run(&org, run.id).await.must("start run");
+    let started = store.start_run(&ctx, run.id, Vec::new()).await.must("start run").0;
     assert_eq!(started.status, RunStatus::Running);
     assert_eq!(Run { status: RunStatus::Queued, ..started.clone() }, run, "starting changes only the status");
-    assert_conflict(store.start_run(&org, run.id).await);
+    assert_conflict(store.start_run(&ctx, run.id, Vec::new()).await);
 
     for (n, (prompt, completion)) in [(1, (10, 5)), (2, (20, 7))] {
         let msgs = vec![message(Role::Assistant, &format!("step {n}"))];
-        store.record_step(&ctx, agent.id, step(run.id, n, prompt, completion), msgs).await.must("record step");
+        store.record_step(&ctx, agent.id, step(run.id, n, prompt, completion), msgs, None).await.must("record step");
     }
     let stepped = store.get_run(&org, run.id).await.must("get run with steps");
     let ids: Vec<StepId> = stepped.steps.iter().map(|s| s.id).collect();
@@ -84,7 +84,7 @@ pub async fn lifecycle(store: Arc<dyn Store>) {
         }
     );
     assert_eq!(stepped.usage, Usage { prompt_tokens: 30, completion_tokens: 12 }, "usage is the steps' sum");
-    let dup = store.record_step(&ctx, agent.id, step(run.id, 2, 1, 1), Vec::new()).await;
+    let dup = store.record_step(&ctx, agent.id, step(run.id, 2, 1, 1), Vec::new(), None).await;
     assert!(dup.is_err(), "a step is recorded once: {dup:?}");
     let msgs = store.list_messages(&org, agent.id, &all_messages()).await.must("list").items;
     assert_eq!(msgs.len(), 2, "a failed step records no messages");
@@ -100,17 +100,18 @@ pub async fn lifecycle(store: Arc<dyn Store>) {
     let failed = outcome(RunStatus::Failed, Some(StopReason::LlmError), Some("boom"));
     assert_eq!(store.finish_run(&org, run.id, failed).await.must("finish twice"), finished);
     assert_eq!(store.request_run_cancel(&org, run.id).await.must("cancel finished"), finished);
-    assert_conflict(store.start_run(&org, run.id).await);
+    assert_conflict(store.start_run(&ctx, run.id, Vec::new()).await);
     assert_eq!(store.get_run(&org, run.id).await.must("get again"), finished);
 
     // A run can also be created running, and fail with an error.
-    let direct = store.create_run(&ctx, agent.id, RunStatus::Running, json!(null)).await.must("create running");
+    let direct =
+        store.create_run(&ctx, agent.id, RunStatus::Running, json!(null), Vec::new()).await.must("create running").0;
     assert_eq!((direct.status, &direct.input), (RunStatus::Running, &json!(null)));
     let failed = outcome(RunStatus::Failed, Some(StopReason::LlmError), Some("provider said no"));
     let ended = store.finish_run(&org, direct.id, failed).await.must("fail run");
     assert_eq!((ended.status, ended.error.as_deref()), (RunStatus::Failed, Some("provider said no")));
     assert!(ended.steps.is_empty() && ended.usage == Usage::default());
-    assert_not_found(store.create_run(&ctx, unknown_agent(), RunStatus::Queued, json!({})).await, "agent");
+    assert_not_found(store.create_run(&ctx, unknown_agent(), RunStatus::Queued, json!({}), Vec::new()).await, "agent");
     assert_not_found(store.get_run(&org, unknown_run()).await, "run");
 }
 
@@ -124,13 +125,13 @@ pub async fn cancel(store: Arc<dyn Store>) {
     let cancelled = store.request_run_cancel(&org, waiting.id).await.must("cancel queued");
     assert_eq!((cancelled.status, cancelled.stop_reason), (RunStatus::Cancelled, Some(StopReason::Cancelled)));
     assert!(cancelled.completed_at.is_some());
-    assert_conflict(store.start_run(&org, waiting.id).await);
+    assert_conflict(store.start_run(&ctx, waiting.id, Vec::new()).await);
     assert_eq!(store.request_run_cancel(&org, waiting.id).await.must("cancel again"), cancelled);
     assert_eq!(store.get_run(&org, waiting.id).await.must("get cancelled"), cancelled);
 
     // Running: flagged, and the runtime ends it as cancelled before its next step.
     let busy = queued(store.as_ref(), &ctx, agent.id).await;
-    store.start_run(&org, busy.id).await.must("start");
+    store.start_run(&ctx, busy.id, Vec::new()).await.must("start");
     let flagged = store.request_run_cancel(&org, busy.id).await.must("cancel running");
     assert_eq!((flagged.status, flagged.cancel_requested, flagged.completed_at), (RunStatus::Running, true, None));
     assert_eq!(store.request_run_cancel(&org, busy.id).await.must("cancel running again"), flagged);
@@ -150,7 +151,8 @@ pub async fn status_and_isolation(store: Arc<dyn Store>) {
     let first = queued(store.as_ref(), &acme_ctx, ada.id).await;
     let second = queued(store.as_ref(), &globex_ctx, bob.id).await;
     let third = queued(store.as_ref(), &acme_ctx, ada.id).await;
-    let running = store.create_run(&acme_ctx, ada.id, RunStatus::Running, json!({})).await.must("running run");
+    let running =
+        store.create_run(&acme_ctx, ada.id, RunStatus::Running, json!({}), Vec::new()).await.must("running run").0;
 
     let ids = |runs: Vec<(OrgId, Run)>| -> Vec<(String, RunId)> {
         runs.into_iter().map(|(org, run)| (org.as_str().to_owned(), run.id)).collect()
@@ -170,14 +172,14 @@ pub async fn status_and_isolation(store: Arc<dyn Store>) {
 
     // Globex can neither see nor change acme's runs.
     assert_not_found(store.get_run(&globex, first.id).await, "run");
-    assert_not_found(store.start_run(&globex, first.id).await, "run");
+    assert_not_found(store.start_run(&globex_ctx, first.id, Vec::new()).await, "run");
     assert_not_found(store.request_run_cancel(&globex, first.id).await, "run");
     let done = outcome(RunStatus::Completed, Some(StopReason::EndTurn), None);
     assert_not_found(store.finish_run(&globex, first.id, done).await, "run");
-    assert_not_found(store.create_run(&globex_ctx, ada.id, RunStatus::Queued, json!({})).await, "agent");
-    assert_not_found(store.record_step(&globex_ctx, ada.id, step(first.id, 1, 1, 1), Vec::new()).await, "agent");
+    assert_not_found(store.create_run(&globex_ctx, ada.id, RunStatus::Queued, json!({}), Vec::new()).await, "agent");
+    assert_not_found(store.record_step(&globex_ctx, ada.id, step(first.id, 1, 1, 1), Vec::new(), None).await, "agent");
     // Nor record a step of acme's run on its own agent.
-    let foreign = store.record_step(&globex_ctx, bob.id, step(first.id, 2, 1, 1), vec![message(Role::User, "x")]);
+    let foreign = store.record_step(&globex_ctx, bob.id, step(first.id, 2, 1, 1), vec![message(Role::User, "x")], None);
     assert_not_found(foreign.await, "run");
     assert_eq!(store.get_run(&acme, first.id).await.must("acme run"), first, "acme's run is unchanged");
     let globex_msgs = store.list_messages(&globex, bob.id, &all_messages()).await.must("globex messages");
@@ -192,7 +194,7 @@ pub async fn step_messages(store: Arc<dyn Store>) {
     let other = store.create_agent(&ctx, bare_agent("Bob")).await.must("other agent");
     let history = vec![message(Role::User, "hello"), message(Role::Assistant, "hi")];
     store.append_messages(&ctx, agent.id, history).await.must("append history");
-    let run = store.create_run(&ctx, agent.id, RunStatus::Running, json!({})).await.must("create run");
+    let run = store.create_run(&ctx, agent.id, RunStatus::Running, json!({}), Vec::new()).await.must("create run").0;
     let events_before = all_events(store.as_ref(), &org).await.len();
 
     ctx.run_id = Some(run.id);
@@ -200,7 +202,7 @@ pub async fn step_messages(store: Arc<dyn Store>) {
     let mut result = message(Role::Tool, "42");
     result.tool_call_id = Some("call_1".into());
     let produced = vec![message(Role::Assistant, "let me check"), result];
-    let recorded = store.record_step(&ctx, agent.id, step(run.id, 1, 3, 4), produced).await.must("record step");
+    let recorded = store.record_step(&ctx, agent.id, step(run.id, 1, 3, 4), produced, None).await.must("record step");
     let positions: Vec<i64> = recorded.iter().map(|m| m.position).collect();
     assert_eq!(positions, [3, 4], "a step's messages continue the history");
     assert!(recorded.iter().all(|m| m.run_id == Some(run.id) && m.step_id == Some(step_id(1))));
@@ -219,10 +221,58 @@ pub async fn step_messages(store: Arc<dyn Store>) {
     }
 
     // A step names a run of the agent it is recorded for.
-    assert_not_found(store.record_step(&ctx, other.id, step(run.id, 2, 1, 1), Vec::new()).await, "run");
-    assert_not_found(store.record_step(&ctx, agent.id, step(unknown_run(), 3, 1, 1), Vec::new()).await, "run");
-    assert_not_found(store.record_step(&ctx, unknown_agent(), step(run.id, 4, 1, 1), Vec::new()).await, "agent");
+    assert_not_found(store.record_step(&ctx, other.id, step(run.id, 2, 1, 1), Vec::new(), None).await, "run");
+    assert_not_found(store.record_step(&ctx, agent.id, step(unknown_run(), 3, 1, 1), Vec::new(), None).await, "run");
+    assert_not_found(store.record_step(&ctx, unknown_agent(), step(run.id, 4, 1, 1), Vec::new(), None).await, "agent");
     let run = store.get_run(&org, run.id).await.must("get run");
     assert_eq!((run.steps.len(), run.usage), (1, Usage { prompt_tokens: 3, completion_tokens: 4 }));
     assert_eq!(all_events(store.as_ref(), &org).await.len(), events.len(), "failed steps record nothing");
+}
+
+/// The combined writes the runtime relies on to keep a turn at two commits: a run created running with its input
+/// messages, a queued run started with them, and a last step that ends the run.
+pub async fn combined_writes(store: Arc<dyn Store>) {
+    let org = org("acme");
+    let ctx = ctx(&org);
+    let agent = store.create_agent(&ctx, bare_agent("Ada")).await.must("create agent");
+
+    let inputs = vec![message(Role::User, "first"), message(Role::User, "second")];
+    let (run, appended) =
+        store.create_run(&ctx, agent.id, RunStatus::Running, json!({}), inputs).await.must("create with inputs");
+    assert_eq!(run.status, RunStatus::Running);
+    assert_eq!(appended.iter().map(|m| m.position).collect::<Vec<_>>(), [1, 2]);
+    assert!(appended.iter().all(|m| m.run_id == Some(run.id) && m.role == Role::User));
+    let events = all_events(store.as_ref(), &org).await;
+    assert!(events.iter().rev().take(2).all(|e| e.run_id == Some(run.id)), "the inputs' events name the run");
+
+    // A queued run cannot carry messages yet; nothing is created.
+    let queued_inputs = vec![message(Role::User, "too early")];
+    let refused = store.create_run(&ctx, agent.id, RunStatus::Queued, json!({}), queued_inputs).await;
+    assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
+
+    // The last step and the run's end commit together.
+    let done = outcome(RunStatus::Completed, Some(StopReason::EndTurn), None);
+    let reply = vec![message(Role::Assistant, "hello")];
+    store.record_step(&ctx, agent.id, step(run.id, 1, 5, 1), reply, Some(done)).await.must("final step");
+    let ended = store.get_run(&org, run.id).await.must("get ended");
+    assert_eq!(
+        (ended.status, ended.stop_reason, ended.steps.len()),
+        (RunStatus::Completed, Some(StopReason::EndTurn), 1)
+    );
+    assert!(ended.completed_at.is_some());
+    let not_final = outcome(RunStatus::Running, None, None);
+    let bad =
+        store.record_step(&ctx, agent.id, step(run.id, 2, 1, 1), vec![message(Role::Assistant, "x")], Some(not_final));
+    assert!(matches!(bad.await, Err(StoreError::Invalid(_))));
+
+    // A queued run appends its inputs when it starts, after whatever happened meanwhile.
+    let later = queued(store.as_ref(), &ctx, agent.id).await;
+    store.append_messages(&ctx, agent.id, vec![message(Role::User, "meanwhile")]).await.must("append");
+    let (started, appended) =
+        store.start_run(&ctx, later.id, vec![message(Role::User, "third")]).await.must("start with inputs");
+    assert_eq!(started.status, RunStatus::Running);
+    assert_eq!((appended[0].position, appended[0].run_id), (5, Some(later.id)));
+    let listed = store.list_messages(&org, agent.id, &all_messages()).await.must("list").items;
+    let contents: Vec<&str> = listed.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents, ["first", "second", "hello", "meanwhile", "third"]);
 }
