@@ -146,6 +146,10 @@ fn run_input(caller: &WriteContext, request: &SendRequest, max_steps: u32) -> Va
 
 impl Runtime {
     pub fn new(store: Arc<dyn Store>, providers: Providers, clock: Arc<dyn Clock>, config: RuntimeConfig) -> Self {
+        // Load the embedded BPE vocabularies now rather than during the first request.
+        for model in ["gpt-4o", "gpt-4"] {
+            engram_llm::tokens::TokenCounter::for_model("openai", model).count("warm up");
+        }
         let inner = Inner {
             store,
             providers,

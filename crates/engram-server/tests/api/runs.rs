@@ -164,3 +164,34 @@ async fn a_restart_between_messages_keeps_the_window_and_summary() {
     assert_eq!(r.status, 200, "{}", r.text);
     model.assert_done();
 }
+
+#[tokio::test]
+async fn a_run_interrupted_by_a_stop_is_failed_at_restart_and_the_agent_stays_usable() {
+    let model = ScriptedModel::openai([
+        Turn::new(Reply::tool("conversation_search", json!({"query": "x"}))),
+        // The model is still thinking about the second step when the server stops.
+        Turn::new(Reply::text("too late").after(Duration::from_millis(600))),
+        Turn::new(Reply::text("Back again.")),
+    ])
+    .await;
+    let s = TestServer::with_openai(&model).await;
+    let agent = s.create_model_agent("openai/gpt-4o-mini", json!({})).await;
+    let r = s.post(&format!("/v1/agents/{agent}/messages/async"), send_body("start something long")).await;
+    let run_id = r.body["run_id"].as_str().unwrap().to_owned();
+    while model.requests().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let s = s.restart().await;
+    let run = s.get(&format!("/v1/runs/{run_id}")).await.body;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(run["error"].as_str().unwrap().contains("interrupted"));
+    // The history reads as whole exchanges, and the agent answers the next message.
+    let roles: Vec<Value> = s.history(&agent).await.iter().map(|m| m["role"].clone()).collect();
+    assert_eq!(roles, ["user", "assistant", "tool"]);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let r = s.send_message(&agent, "are you there?").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["messages"][1]["content"], "Back again.");
+    let roles: Vec<Value> = s.history(&agent).await.iter().map(|m| m["role"].clone()).collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "user", "assistant"], "the interrupted run wrote nothing late");
+}
