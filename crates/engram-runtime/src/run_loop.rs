@@ -22,7 +22,7 @@ use crate::context::{Compiled, counter_for};
 use crate::error::RuntimeError;
 use crate::events::{DeltaKind, RunEvent, RunSummary};
 use crate::runtime::{Inner, user_messages};
-use crate::tools::{self, ToolEnv};
+use crate::tools::{self, Builtin, ToolEnv};
 
 /// The notice added when the window passes the warning threshold. Stored as a system message.
 const WARNING_NOTICE: &str = "The context window is filling up. Older messages will soon be moved out of the window \
@@ -295,8 +295,27 @@ impl Loop {
         let env = ToolEnv { store: store.as_ref(), ctx: &ctx, agent: self.job.agent };
         let mut terminal = false;
         let mut stuck = false;
+        // Independent reads run concurrently; anything that writes runs in order, each result durable before the
+        // next call.
+        let all_reads = calls.len() > 1
+            && calls
+                .iter()
+                .all(|c| Builtin::parse(&c.name).is_some_and(|t| t.is_read_only() && compiled.tools.contains(&t)));
+        let mut concurrent = match all_reads {
+            true => {
+                let reads = response
+                    .tool_calls
+                    .iter()
+                    .map(|raw| tools::execute(&env, &compiled.tools, &raw.name, &raw.arguments));
+                Some(futures::future::join_all(reads).await.into_iter())
+            }
+            false => None,
+        };
         for (call, raw) in calls.iter().zip(&response.tool_calls) {
-            let mut outcome = tools::execute(&env, &compiled.tools, &call.name, &raw.arguments).await;
+            let mut outcome = match concurrent.as_mut().and_then(Iterator::next) {
+                Some(outcome) => outcome,
+                None => tools::execute(&env, &compiled.tools, &call.name, &raw.arguments).await,
+            };
             outcome.content = fit_result(outcome.content, agent.config.context_window);
             terminal |= outcome.terminal;
             stuck |= self.track_failure(&call.name, &raw.arguments, outcome.status);

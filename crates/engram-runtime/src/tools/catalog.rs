@@ -52,6 +52,11 @@ impl Builtin {
         matches!(self, Self::SendMessage)
     }
 
+    /// A read-only tool changes nothing, so several calls of read-only tools in one step may run concurrently.
+    pub fn is_read_only(self) -> bool {
+        matches!(self, Self::ArchivalMemorySearch | Self::ConversationSearch)
+    }
+
     /// The argument names the tool accepts.
     pub(crate) fn arguments(self) -> &'static [&'static str] {
         match self {

@@ -69,11 +69,25 @@ async fn archival_memory_saved_in_one_run_is_found_in_a_later_one() {
             json!({"content": "The launch code is 7-4-1.", "tags": ["ops"]}),
         )),
         Turn::new(Reply::text("Saved.")),
-        Turn::new(Reply::tool("archival_memory_search", json!({"query": "launch code", "tags": ["ops"]}))),
+        // Two independent searches in one step: they run concurrently and their results keep the calls' order.
+        Turn::new(Reply::tools([
+            ("archival_memory_search".to_owned(), json!({"query": "launch code", "tags": ["ops"]})),
+            ("conversation_search".to_owned(), json!({"query": "launch code"})),
+        ])),
         Turn::new(Reply::text("It is 7-4-1.")).expect(|req| {
-            let result = req.messages().last().cloned().unwrap();
-            let content = result["content"].as_str().unwrap_or("");
-            if content.contains("7-4-1") { Ok(()) } else { Err(format!("search result lacks the passage: {content}")) }
+            let messages = req.messages();
+            let [.., call, archival, recall] = messages.as_slice() else { return Err("too few messages".into()) };
+            let archival_text = archival["content"].as_str().unwrap_or("");
+            let recall_text = recall["content"].as_str().unwrap_or("");
+            let ids = [&call["tool_calls"][0]["id"], &call["tool_calls"][1]["id"]];
+            if [&archival["tool_call_id"], &recall["tool_call_id"]] != ids {
+                return Err(format!("results out of order: {archival} {recall}"));
+            }
+            if archival_text.contains("\"tags\":[\"ops\"]") && recall_text.contains("Remember: the launch code") {
+                Ok(())
+            } else {
+                Err(format!("search results lack the passage or message: {archival_text} / {recall_text}"))
+            }
         }),
     ])
     .await;
@@ -86,7 +100,7 @@ async fn archival_memory_saved_in_one_run_is_found_in_a_later_one() {
     let r = s.send_message(&agent, "What was the launch code?").await;
     assert_eq!(r.status, 200, "{}", r.text);
     model.assert_done();
-    assert_eq!(r.body["messages"][3]["content"], "It is 7-4-1.");
+    assert_eq!(r.body["messages"][4]["content"], "It is 7-4-1.");
 }
 
 #[tokio::test]
