@@ -17,6 +17,7 @@ use crate::chat::{
     ToolChoice,
 };
 use crate::error::LlmError;
+use crate::failure::{error_chain, forward, is_context_length, retry_after, truncate};
 use crate::sse;
 
 /// The API version every request declares.
@@ -27,7 +28,6 @@ const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// message to be the user's (and at least one message).
 const CONTINUATION: &str = "(conversation continues)";
 /// Error messages longer than this (in characters) are cut, so a provider's HTML error page does not flood logs.
-const MAX_ERROR_MESSAGE: usize = 500;
 
 /// A client of one Anthropic Messages endpoint.
 pub struct AnthropicClient {
@@ -89,11 +89,7 @@ impl AnthropicClient {
             return Ok(response);
         }
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(parse_retry_after);
+        let retry_after = retry_after(response.headers());
         // The error body is read under the timeout too: a stalled error must not hang the call.
         let text =
             tokio::time::timeout(self.timeout, response.text()).await.ok().and_then(Result::ok).unwrap_or_default();
@@ -148,18 +144,6 @@ impl ChatModel for AnthropicClient {
             None => self.complete(&body).await,
         }
     }
-}
-
-/// The error and its sources, one line ("error sending request: …: connection refused").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -497,11 +481,6 @@ fn index_of(data: &Value) -> Result<u64, LlmError> {
     data["index"].as_u64().ok_or_else(|| LlmError::Malformed(format!("a `{}` event has no index", data["type"])))
 }
 
-/// Sends a fragment on; a receiver that has gone away is not the call's problem.
-fn forward(sink: &DeltaSink, delta: Delta) {
-    let _ = sink.send(delta);
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------------------------------
@@ -514,28 +493,6 @@ fn error_message(body: &str) -> String {
         None => body.trim().to_owned(),
     };
     truncate(message)
-}
-
-fn truncate(mut text: String) -> String {
-    if let Some((cut, _)) = text.char_indices().nth(MAX_ERROR_MESSAGE) {
-        text.truncate(cut);
-        text.push('…');
-    }
-    text
-}
-
-/// `Retry-After` as a number of seconds (HTTP dates are not honoured; the retry policy then picks its own delay).
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    let seconds: f64 = value.trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
-}
-
-/// Whether an error message says the prompt does not fit the context window.
-fn is_context_length(message: &str) -> bool {
-    let message = message.to_lowercase();
-    ["prompt is too long", "context length", "context window", "context_length", "maximum context"]
-        .iter()
-        .any(|wording| message.contains(wording))
 }
 
 /// Classifies an HTTP error status.
@@ -573,6 +530,7 @@ fn stream_error(error: &Value) -> LlmError {
 mod tests {
     use super::*;
     use crate::chat::ToolSpec;
+    use crate::failure::MAX_ERROR_MESSAGE;
 
     fn call(id: &str, arguments: &str) -> RawToolCall {
         RawToolCall { id: id.into(), name: "search".into(), arguments: arguments.into() }
@@ -673,9 +631,6 @@ mod tests {
         assert!(matches!(classify(400, context, None), LlmError::ContextLength { .. }));
         assert!(matches!(classify(400, "max_tokens: bad".into(), None), LlmError::Rejected { status: 400, .. }));
         assert!(matches!(classify(529, "Overloaded".into(), None), LlmError::Server { status: 529, .. }));
-        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
         assert_eq!(error_message(&"x".repeat(2000)).chars().count(), MAX_ERROR_MESSAGE + 1);
         assert_eq!(error_message("  <html>oops</html>\n"), "<html>oops</html>");
     }

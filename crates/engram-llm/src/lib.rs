@@ -9,6 +9,7 @@
 mod anthropic;
 mod chat;
 mod error;
+mod failure;
 mod openai;
 mod providers;
 mod retry;

@@ -5,7 +5,7 @@
 //! errors into [`LlmError`]. Retries live in [`crate::retry`].
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -17,22 +17,12 @@ use crate::chat::{
     ToolChoice,
 };
 use crate::error::LlmError;
+use crate::failure::{error_chain, forward, is_context_length, retry_after, truncate};
 use crate::sse;
 
 /// Longest wait for a TCP (and TLS) connection, whatever the call timeout: a server that does not accept within
 /// this is down, and failing fast lets the retry policy try again.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Error messages longer than this (in characters) are cut, so an HTML error page does not flood logs.
-const MAX_ERROR_MESSAGE: usize = 500;
-/// Wording compatible servers use when the prompt does not fit (lower case).
-const CONTEXT_LENGTH_WORDING: [&str; 6] = [
-    "maximum context length",
-    "context length",
-    "context_length",
-    "too many tokens",
-    "prompt is too long",
-    "context window",
-];
 
 /// A client of one OpenAI-compatible endpoint. Cheap to share: one connection pool per client.
 pub struct OpenAiClient {
@@ -166,28 +156,11 @@ impl ChatModel for OpenAiClient {
     }
 }
 
-/// The error and its sources, one line ("error sending request for url (…): …: Connection refused").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/json"))
-}
-
-/// Sends a fragment on; a receiver that has gone away is not the call's problem.
-fn forward(sink: &DeltaSink, delta: Delta) {
-    let _ = sink.send(delta);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -505,19 +478,6 @@ fn body_error(error: &Value) -> LlmError {
     }
 }
 
-fn is_context_length(message: &str) -> bool {
-    let message = message.to_lowercase();
-    CONTEXT_LENGTH_WORDING.iter().any(|wording| message.contains(wording))
-}
-
-fn truncate(mut text: String) -> String {
-    if let Some((cut, _)) = text.char_indices().nth(MAX_ERROR_MESSAGE) {
-        text.truncate(cut);
-        text.push('…');
-    }
-    text
-}
-
 fn excerpt(bytes: &[u8]) -> String {
     truncate(String::from_utf8_lossy(bytes).into_owned())
 }
@@ -526,29 +486,13 @@ fn excerpt_value(value: &Value) -> String {
     truncate(value.to_string())
 }
 
-/// How long the server asked us to wait: `retry-after-ms` (OpenAI), else `Retry-After` in seconds or as an HTTP
-/// date (a date in the past means now).
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).map(str::trim);
-    if let Some(millis) = header("retry-after-ms").and_then(|value| value.parse::<f64>().ok())
-        && millis.is_finite()
-        && millis >= 0.0
-    {
-        return Some(Duration::from_secs_f64(millis / 1000.0));
-    }
-    let value = header("retry-after")?;
-    if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::chat::ToolSpec;
+    use crate::failure::MAX_ERROR_MESSAGE;
     use reqwest::header::HeaderValue;
+    use std::time::SystemTime;
     use tokio::sync::mpsc;
 
     #[test]
