@@ -27,7 +27,6 @@ const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// The user turn put in front of a conversation that does not start with one, since Anthropic requires the first
 /// message to be the user's (and at least one message).
 const CONTINUATION: &str = "(conversation continues)";
-/// Error messages longer than this (in characters) are cut, so a provider's HTML error page does not flood logs.
 
 /// A client of one Anthropic Messages endpoint.
 pub struct AnthropicClient {

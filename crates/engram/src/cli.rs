@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::chat::ChatArgs;
 use crate::config::ConfigFlags;
-use crate::{bench, client, config, serve};
+use crate::{bench, chat, client, config, serve};
 
 /// engram: a stateful agent server with OS-style memory.
 #[derive(Debug, Parser)]
@@ -31,6 +32,9 @@ pub enum Command {
     Block(BlockArgs),
     /// Add, search and list an agent's archival memory on a running server.
     Archival(ArchivalArgs),
+    /// Chat with an agent on a running server: each line you type is sent, the reply streams back.
+    #[command(after_help = chat::HELP)]
+    Chat(ChatArgs),
     /// Inspect the server configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -77,9 +81,12 @@ pub enum AgentCommand {
         /// Model as `provider/model` (e.g. `openai/gpt-4o-mini`); without one the agent is memory-only.
         #[arg(long, value_name = "PROVIDER/MODEL")]
         model: Option<String>,
-        /// A core memory block as `label=value`; repeat for more blocks.
+        /// A core memory block as `label=value` (split at the first `=`); repeat for more blocks.
         #[arg(long = "block", value_name = "LABEL=VALUE")]
         blocks: Vec<String>,
+        /// Tokens of context the agent may fill per model call (the server's default, 32000, when not given).
+        #[arg(long, value_name = "TOKENS")]
+        context_window: Option<u32>,
         /// A tag; repeat for more.
         #[arg(long = "tag", value_name = "TAG")]
         tags: Vec<String>,
@@ -230,6 +237,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Agent(args) => client::agent::run(&args.client, args.command, json).await,
         Command::Block(args) => client::block::run(&args.client, args.command, json).await,
         Command::Archival(args) => client::archival::run(&args.client, args.command, json).await,
+        Command::Chat(args) => chat::run(&args, json).await,
         Command::Config(ConfigCommand::Show(args)) => config::show(&args.flags, json),
         Command::Config(ConfigCommand::Docs) => {
             print!("{}", config::docs_markdown());

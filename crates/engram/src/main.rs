@@ -1,9 +1,11 @@
 //! The `engram` binary: parses the command line and hands off to the module that owns each subcommand.
 //!
 //! `cli` defines the command tree, `config` resolves server settings from defaults, file, environment and flags,
-//! `serve` composes store and server, `client` talks to a running server over HTTP, and `bench` measures one.
+//! `serve` composes store and server, `client` talks to a running server over HTTP, `chat` holds a conversation
+//! with an agent through it, and `bench` measures one.
 
 mod bench;
+mod chat;
 mod cli;
 mod client;
 mod config;

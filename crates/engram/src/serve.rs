@@ -59,6 +59,16 @@ fn announce(application: &Application, settings: &Settings) {
         let keys = settings.api_keys.len();
         tracing::info!("listening on http://{addr} (data in {data_dir}), {keys} API key(s) configured");
     }
+    let providers = &settings.providers;
+    let key = |key: &Option<String>| if key.is_some() { "API key set" } else { "no API key" };
+    tracing::info!(
+        "model providers: openai at {} ({}), anthropic at {} ({}), ollama at {}",
+        providers.openai.base_url,
+        key(&providers.openai.api_key),
+        providers.anthropic.base_url,
+        key(&providers.anthropic.api_key),
+        providers.ollama.base_url,
+    );
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -14,13 +14,16 @@ const LIST_MAX: usize = 100_000;
 pub async fn run(args: &ClientArgs, command: AgentCommand, json: bool) -> anyhow::Result<()> {
     let client = Client::new(args)?;
     match command {
-        AgentCommand::Create { name, system, model, blocks, tags } => {
+        AgentCommand::Create { name, system, model, blocks, context_window, tags } => {
             let mut body = json!({ "name": name, "tags": tags });
             if let Some(system) = system {
                 body["system"] = json!(system);
             }
             if let Some(model) = model {
                 body["model"] = json!(model);
+            }
+            if let Some(context_window) = context_window {
+                body["context_window"] = json!(context_window);
             }
             if !blocks.is_empty() {
                 body["blocks"] = Value::Array(blocks.iter().map(|b| parse_block(b)).collect::<anyhow::Result<_>>()?);

@@ -43,8 +43,18 @@ impl fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
+impl ClientError {
+    /// The server's error code, for an error response.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            ClientError::Connect { .. } | ClientError::Transport { .. } => None,
+        }
+    }
+}
+
 /// The innermost cause of an error, which for a refused connection is the operating system's own words.
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current = error;
     while let Some(source) = current.source() {
         current = source;
@@ -108,16 +118,7 @@ impl Client {
         &self,
         request: RequestBuilder,
     ) -> Result<(reqwest::header::HeaderMap, Value), ClientError> {
-        let request =
-            request.build().map_err(|e| ClientError::Transport { url: self.base.to_string(), cause: e.to_string() })?;
-        let url = request.url().to_string();
-        let response = self.http.execute(request).await.map_err(|e| {
-            if e.is_connect() {
-                ClientError::Connect { url: self.base.to_string(), cause: root_cause(&e) }
-            } else {
-                ClientError::Transport { url: url.clone(), cause: root_cause(&e) }
-            }
-        })?;
+        let (url, response) = self.execute(request).await?;
         let status = response.status();
         let headers = response.headers().clone();
         let bytes =
@@ -133,6 +134,32 @@ impl Client {
             return Ok((headers, body));
         }
         Err(api_error(status, &bytes))
+    }
+
+    /// Sends `request` and returns a 2xx response with its body unread (to stream it), or the error response.
+    pub async fn open(&self, request: RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let (url, response) = self.execute(request).await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| ClientError::Transport { url, cause: root_cause(&e) })?;
+        Err(api_error(status, &bytes))
+    }
+
+    /// Sends `request`; the URL it went to (for messages) and the response, whatever its status.
+    async fn execute(&self, request: RequestBuilder) -> Result<(String, reqwest::Response), ClientError> {
+        let request =
+            request.build().map_err(|e| ClientError::Transport { url: self.base.to_string(), cause: e.to_string() })?;
+        let url = request.url().to_string();
+        let response = self.http.execute(request).await.map_err(|e| {
+            if e.is_connect() {
+                ClientError::Connect { url: self.base.to_string(), cause: root_cause(&e) }
+            } else {
+                ClientError::Transport { url: url.clone(), cause: root_cause(&e) }
+            }
+        })?;
+        Ok((url, response))
     }
 
     pub async fn get(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<Value, ClientError> {

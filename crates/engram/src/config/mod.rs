@@ -10,11 +10,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use engram_llm::{ProviderConfig, ProvidersConfig, RetryPolicy};
+use engram_runtime::RuntimeConfig;
 use engram_server::{ApiKeyConfig, ServerConfig};
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub use layers::Source;
-use options::{API_KEYS, BODY_LIMIT_BYTES, DATA_DIR, IDEMPOTENCY_TTL_SECS, LISTEN, LOG, LOG_FORMAT};
+use options::{
+    ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, API_KEYS, BODY_LIMIT_BYTES, COMPACTION_THRESHOLD, DATA_DIR,
+    IDEMPOTENCY_TTL_SECS, LISTEN, LOG, LOG_FORMAT, MAX_STEPS, MODEL_MAX_RETRIES, MODEL_TIMEOUT_SECS, OLLAMA_BASE_URL,
+    OPENAI_API_KEY, OPENAI_BASE_URL, option,
+};
 pub use options::{ConfigFlags, OPTIONS, docs_markdown};
 use values::Raw;
 
@@ -25,6 +31,12 @@ use crate::output::Table;
 const MAX_BODY_LIMIT: u64 = 1 << 30;
 /// Longest accepted idempotency TTL: 30 days.
 const MAX_IDEMPOTENCY_TTL_SECS: u64 = 30 * 24 * 3600;
+/// Longest accepted model call timeout: one hour.
+const MAX_MODEL_TIMEOUT_SECS: u64 = 3600;
+/// Most accepted retries of a model call.
+const MAX_MODEL_RETRIES: u64 = 10;
+/// The compaction threshold is a share of the context window strictly above this (and the warning share).
+const MIN_COMPACTION_THRESHOLD: f64 = 0.5;
 
 /// Everything `engram serve` needs, checked.
 #[derive(Debug, Clone)]
@@ -43,6 +55,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// API keys; empty means local mode.
     pub api_keys: Vec<ApiKeyConfig>,
+    /// Model providers: where they are, their keys, timeouts and retries.
+    pub providers: ProvidersConfig,
+    /// Agent loop limits and the compaction threshold.
+    pub runtime: RuntimeConfig,
 }
 
 impl Settings {
@@ -52,10 +68,15 @@ impl Settings {
             body_limit_bytes: self.body_limit_bytes,
             api_keys: self.api_keys.clone(),
             idempotency_ttl: self.idempotency_ttl,
+            providers: self.providers.clone(),
+            runtime: self.runtime.clone(),
             ..ServerConfig::default()
         }
     }
 }
+
+/// What `config show` prints in place of a secret that is set.
+const REDACTED: &str = "<redacted>";
 
 /// Settings together with the layer each value came from.
 #[derive(Debug)]
@@ -94,6 +115,55 @@ pub fn resolve(flags: &ConfigFlags) -> anyhow::Result<Resolved> {
         None => Vec::new(),
     };
 
+    let timeout = values::positive(
+        &required(get(MODEL_TIMEOUT_SECS), MODEL_TIMEOUT_SECS)?,
+        "model timeout",
+        "seconds",
+        MAX_MODEL_TIMEOUT_SECS,
+    )?;
+    let timeout = Duration::from_secs(timeout);
+    let max_retries = values::whole_number(
+        &required(get(MODEL_MAX_RETRIES), MODEL_MAX_RETRIES)?,
+        "model max retries",
+        "retries",
+        0,
+        MAX_MODEL_RETRIES,
+    )?;
+    let mut provider = |url_key: &'static str, key_key: Option<&'static str>, name: &str| -> anyhow::Result<_> {
+        let base_url = values::base_url(&required(get(url_key), url_key)?, &format!("{name} base URL"))?;
+        let api_key = match key_key.and_then(&mut get) {
+            Some(raw) => values::secret(&raw, &format!("{name} API key"))?,
+            None => None,
+        };
+        Ok(ProviderConfig { base_url, api_key, timeout })
+    };
+    let providers = ProvidersConfig {
+        openai: provider(OPENAI_BASE_URL, Some(OPENAI_API_KEY), "OpenAI")?,
+        anthropic: provider(ANTHROPIC_BASE_URL, Some(ANTHROPIC_API_KEY), "Anthropic")?,
+        ollama: provider(OLLAMA_BASE_URL, None, "Ollama")?,
+        retry: RetryPolicy { max_retries: u32::try_from(max_retries)?, ..RetryPolicy::default() },
+    };
+
+    let runtime_defaults = RuntimeConfig::default();
+    let max_steps = values::positive(
+        &required(get(MAX_STEPS), MAX_STEPS)?,
+        "max steps",
+        "steps",
+        u64::from(runtime_defaults.max_steps_limit),
+    )?;
+    let warn_ratio = runtime_defaults.warn_ratio;
+    let compact_ratio = values::ratio(
+        &required(get(COMPACTION_THRESHOLD), COMPACTION_THRESHOLD)?,
+        "compaction threshold",
+        warn_ratio.max(MIN_COMPACTION_THRESHOLD),
+        1.0,
+        &format!(
+            "expected a share of the context window above {warn_ratio} (where the agent is warned that it is \
+             filling up) and below 1.0"
+        ),
+    )?;
+    let runtime = RuntimeConfig { default_max_steps: u32::try_from(max_steps)?, compact_ratio, ..runtime_defaults };
+
     let settings = Settings {
         data_dir,
         listen,
@@ -102,6 +172,8 @@ pub fn resolve(flags: &ConfigFlags) -> anyhow::Result<Resolved> {
         log,
         log_format,
         api_keys,
+        providers,
+        runtime,
     };
     Ok(Resolved { settings, sources, config_file: layers.config_file().cloned() })
 }
@@ -114,6 +186,9 @@ pub fn show(flags: &ConfigFlags, json: bool) -> anyhow::Result<()> {
         resolved.sources.iter().find(|(k, _)| *k == key).map_or_else(|| "default".to_owned(), |(_, s)| s.to_string())
     };
     let keys: Vec<_> = settings.api_keys.iter().map(|k| json!({"id": k.id, "org": k.org.as_str()})).collect();
+    let providers = &settings.providers;
+    // A secret is shown as whether it is set, never as its value.
+    let redacted = |key: &Option<String>| key.as_ref().map_or(Value::Null, |_| json!(REDACTED));
     let rows = [
         (DATA_DIR, json!(settings.data_dir.display().to_string())),
         (LISTEN, json!(settings.listen.to_string())),
@@ -122,6 +197,15 @@ pub fn show(flags: &ConfigFlags, json: bool) -> anyhow::Result<()> {
         (LOG, json!(settings.log)),
         (LOG_FORMAT, json!(settings.log_format.as_str())),
         (API_KEYS, json!(keys)),
+        (OPENAI_API_KEY, redacted(&providers.openai.api_key)),
+        (OPENAI_BASE_URL, json!(providers.openai.base_url)),
+        (ANTHROPIC_API_KEY, redacted(&providers.anthropic.api_key)),
+        (ANTHROPIC_BASE_URL, json!(providers.anthropic.base_url)),
+        (OLLAMA_BASE_URL, json!(providers.ollama.base_url)),
+        (MODEL_TIMEOUT_SECS, json!(providers.openai.timeout.as_secs())),
+        (MODEL_MAX_RETRIES, json!(providers.retry.max_retries)),
+        (MAX_STEPS, json!(settings.runtime.default_max_steps)),
+        (COMPACTION_THRESHOLD, json!(settings.runtime.compact_ratio)),
     ];
     if json {
         let mut object = serde_json::Map::new();
@@ -143,7 +227,9 @@ pub fn show(flags: &ConfigFlags, json: bool) -> anyhow::Result<()> {
             (API_KEYS, _) => {
                 settings.api_keys.iter().map(|k| format!("{} (org {})", k.id, k.org)).collect::<Vec<_>>().join(", ")
             }
-            (_, serde_json::Value::String(s)) => s.clone(),
+            (_, Value::Null) if option(key).is_some_and(|o| o.secret) => "not set".to_owned(),
+            (_, Value::Null) => "none".to_owned(),
+            (_, Value::String(s)) => s.clone(),
             (_, other) => other.to_string(),
         };
         table.row([key.to_owned(), shown, source_of(key)]);

@@ -21,6 +21,8 @@ pub struct ConfigOption {
     pub default: Option<&'static str>,
     /// One-sentence meaning, shown in `--help` and in the docs.
     pub help: &'static str,
+    /// A secret: `config show` never prints its value (only whether it is set; for API keys, their ids).
+    pub secret: bool,
 }
 
 /// Key of the option naming the config file.
@@ -32,6 +34,15 @@ pub const IDEMPOTENCY_TTL_SECS: &str = "idempotency_ttl_secs";
 pub const LOG: &str = "log";
 pub const LOG_FORMAT: &str = "log_format";
 pub const API_KEYS: &str = "api_keys";
+pub const OPENAI_API_KEY: &str = "openai_api_key";
+pub const OPENAI_BASE_URL: &str = "openai_base_url";
+pub const ANTHROPIC_API_KEY: &str = "anthropic_api_key";
+pub const ANTHROPIC_BASE_URL: &str = "anthropic_base_url";
+pub const OLLAMA_BASE_URL: &str = "ollama_base_url";
+pub const MODEL_TIMEOUT_SECS: &str = "model_timeout_secs";
+pub const MODEL_MAX_RETRIES: &str = "model_max_retries";
+pub const MAX_STEPS: &str = "max_steps";
+pub const COMPACTION_THRESHOLD: &str = "compaction_threshold";
 
 /// Every server option. Precedence, lowest first: default, config file, environment, flag.
 pub const OPTIONS: &[ConfigOption] = &[
@@ -43,6 +54,7 @@ pub const OPTIONS: &[ConfigOption] = &[
         value_name: "FILE",
         default: None,
         help: "TOML file with any of the keys below; a missing file is an error.",
+        secret: false,
     },
     ConfigOption {
         key: DATA_DIR,
@@ -52,6 +64,7 @@ pub const OPTIONS: &[ConfigOption] = &[
         value_name: "DIR",
         default: Some("./engram-data"),
         help: "Directory holding the SQLite database; created if missing.",
+        secret: false,
     },
     ConfigOption {
         key: LISTEN,
@@ -61,6 +74,7 @@ pub const OPTIONS: &[ConfigOption] = &[
         value_name: "ADDR:PORT",
         default: Some("127.0.0.1:8283"),
         help: "Address to listen on; port 0 picks a free port. A non-loopback address requires API keys.",
+        secret: false,
     },
     ConfigOption {
         key: BODY_LIMIT_BYTES,
@@ -70,6 +84,7 @@ pub const OPTIONS: &[ConfigOption] = &[
         value_name: "BYTES",
         default: Some("8388608"),
         help: "Largest accepted request body in bytes; larger requests get 413.",
+        secret: false,
     },
     ConfigOption {
         key: IDEMPOTENCY_TTL_SECS,
@@ -79,6 +94,7 @@ pub const OPTIONS: &[ConfigOption] = &[
         value_name: "SECS",
         default: Some("86400"),
         help: "How long an `Idempotency-Key` is remembered, in seconds.",
+        secret: false,
     },
     ConfigOption {
         key: LOG,
@@ -88,6 +104,7 @@ pub const OPTIONS: &[ConfigOption] = &[
         value_name: "FILTER",
         default: Some("info"),
         help: "Log filter in tracing `EnvFilter` syntax, e.g. `info` or `engram=debug,tower_http=info`.",
+        secret: false,
     },
     ConfigOption {
         key: LOG_FORMAT,
@@ -97,6 +114,7 @@ pub const OPTIONS: &[ConfigOption] = &[
         value_name: "text|json",
         default: Some("text"),
         help: "Log line format on standard error: `text` for people, `json` for collectors.",
+        secret: false,
     },
     ConfigOption {
         key: API_KEYS,
@@ -108,6 +126,102 @@ pub const OPTIONS: &[ConfigOption] = &[
         help: "API keys. In the file: `[[api_keys]]` tables with `id`, `key` and optional `org` (default \
                `default`); in the environment: comma-separated `id:key[:org]`. None configured means local mode \
                (no authentication, loopback only).",
+        secret: true,
+    },
+    // Model providers. Their variables are the names the providers' own tools read, without an `ENGRAM_` prefix.
+    ConfigOption {
+        key: OPENAI_API_KEY,
+        in_file: true,
+        env: "OPENAI_API_KEY",
+        flag: None,
+        value_name: "KEY",
+        default: None,
+        help: "API key for `openai/…` models; needed at the public OpenAI URL, optional at any other base URL.",
+        secret: true,
+    },
+    ConfigOption {
+        key: OPENAI_BASE_URL,
+        in_file: true,
+        env: "OPENAI_BASE_URL",
+        flag: Some("openai-base-url"),
+        value_name: "URL",
+        default: Some(engram_llm::OPENAI_DEFAULT_BASE_URL),
+        help: "Base URL of the OpenAI API, or of a compatible server, up to `/chat/completions`.",
+        secret: false,
+    },
+    ConfigOption {
+        key: ANTHROPIC_API_KEY,
+        in_file: true,
+        env: "ANTHROPIC_API_KEY",
+        flag: None,
+        value_name: "KEY",
+        default: None,
+        help: "API key for `anthropic/…` models; needed at the public Anthropic URL, optional at any other base URL.",
+        secret: true,
+    },
+    ConfigOption {
+        key: ANTHROPIC_BASE_URL,
+        in_file: true,
+        env: "ANTHROPIC_BASE_URL",
+        flag: Some("anthropic-base-url"),
+        value_name: "URL",
+        default: Some(engram_llm::ANTHROPIC_DEFAULT_BASE_URL),
+        help: "Base URL of the Anthropic API, without `/v1` (engram adds `/v1/messages`).",
+        secret: false,
+    },
+    ConfigOption {
+        key: OLLAMA_BASE_URL,
+        in_file: true,
+        env: "OLLAMA_BASE_URL",
+        flag: Some("ollama-base-url"),
+        value_name: "URL",
+        default: Some(engram_llm::OLLAMA_DEFAULT_BASE_URL),
+        help: "Base URL of Ollama's OpenAI-compatible API, for `ollama/…` models (no key needed).",
+        secret: false,
+    },
+    ConfigOption {
+        key: MODEL_TIMEOUT_SECS,
+        in_file: true,
+        env: "ENGRAM_MODEL_TIMEOUT",
+        flag: Some("model-timeout"),
+        value_name: "SECS",
+        default: Some("120"),
+        help: "How long one model call may take, in seconds (streamed: each wait for the next part); applies to \
+               every provider.",
+        secret: false,
+    },
+    ConfigOption {
+        key: MODEL_MAX_RETRIES,
+        in_file: true,
+        env: "ENGRAM_MODEL_MAX_RETRIES",
+        flag: Some("model-max-retries"),
+        value_name: "N",
+        default: Some("3"),
+        help: "Retries, with exponential backoff, of a model call that failed with 429, 5xx, a timeout or a \
+               dropped connection (0 to 10).",
+        secret: false,
+    },
+    // The agent loop.
+    ConfigOption {
+        key: MAX_STEPS,
+        in_file: true,
+        env: "ENGRAM_MAX_STEPS",
+        flag: Some("max-steps"),
+        value_name: "N",
+        default: Some("20"),
+        help: "Model calls a run may make when its request does not set `max_steps` (1 to 100).",
+        secret: false,
+    },
+    ConfigOption {
+        key: COMPACTION_THRESHOLD,
+        in_file: true,
+        env: "ENGRAM_COMPACTION_THRESHOLD",
+        flag: Some("compaction-threshold"),
+        value_name: "RATIO",
+        default: Some("0.9"),
+        help: "Share of the context window at which the oldest messages are summarised and evicted before a model \
+               call; above 0.75 (where the agent is warned that memory is filling up) and below 1.0.",
+        secret: false,
     },
 ];
 
@@ -208,7 +322,26 @@ mod tests {
 
     #[test]
     fn every_named_key_is_in_the_table() {
-        for key in [CONFIG, DATA_DIR, LISTEN, BODY_LIMIT_BYTES, IDEMPOTENCY_TTL_SECS, LOG, LOG_FORMAT, API_KEYS] {
+        let keys = [
+            CONFIG,
+            DATA_DIR,
+            LISTEN,
+            BODY_LIMIT_BYTES,
+            IDEMPOTENCY_TTL_SECS,
+            LOG,
+            LOG_FORMAT,
+            API_KEYS,
+            OPENAI_API_KEY,
+            OPENAI_BASE_URL,
+            ANTHROPIC_API_KEY,
+            ANTHROPIC_BASE_URL,
+            OLLAMA_BASE_URL,
+            MODEL_TIMEOUT_SECS,
+            MODEL_MAX_RETRIES,
+            MAX_STEPS,
+            COMPACTION_THRESHOLD,
+        ];
+        for key in keys {
             assert!(option(key).is_some(), "{key}");
         }
     }
@@ -220,5 +353,19 @@ mod tests {
         assert_eq!(default(BODY_LIMIT_BYTES), Some(server.body_limit_bytes.to_string().as_str()));
         assert_eq!(default(IDEMPOTENCY_TTL_SECS), Some(server.idempotency_ttl.as_secs().to_string().as_str()));
         assert_eq!(default(LISTEN), Some(server.listen.to_string().as_str()));
+        assert_eq!(default(OPENAI_BASE_URL), Some(server.providers.openai.base_url.as_str()));
+        assert_eq!(default(ANTHROPIC_BASE_URL), Some(server.providers.anthropic.base_url.as_str()));
+        assert_eq!(default(OLLAMA_BASE_URL), Some(server.providers.ollama.base_url.as_str()));
+        assert_eq!(default(MODEL_TIMEOUT_SECS), Some(server.providers.openai.timeout.as_secs().to_string().as_str()));
+        assert_eq!(default(MODEL_MAX_RETRIES), Some(server.providers.retry.max_retries.to_string().as_str()));
+        assert_eq!(default(MAX_STEPS), Some(server.runtime.default_max_steps.to_string().as_str()));
+        assert_eq!(default(COMPACTION_THRESHOLD), Some(server.runtime.compact_ratio.to_string().as_str()));
+    }
+
+    #[test]
+    fn secrets_have_no_flag() {
+        for option in OPTIONS.iter().filter(|o| o.key.ends_with("api_key") || o.key == API_KEYS) {
+            assert!(option.secret && option.flag.is_none(), "{}", option.key);
+        }
     }
 }

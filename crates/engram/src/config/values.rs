@@ -59,10 +59,45 @@ pub fn listen(raw: &Raw) -> anyhow::Result<SocketAddr> {
 
 /// A whole number from 1 to `max`.
 pub fn positive(raw: &Raw, what: &str, unit: &str, max: u64) -> anyhow::Result<u64> {
+    whole_number(raw, what, unit, 1, max)
+}
+
+/// A whole number from `min` to `max`.
+pub fn whole_number(raw: &Raw, what: &str, unit: &str, min: u64, max: u64) -> anyhow::Result<u64> {
     let text = text(raw, what)?;
     match text.trim().parse::<u64>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(invalid(what, &text, &raw.source, format!("expected a whole number of {unit} from 1 to {max}"))),
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(invalid(what, &text, &raw.source, format!("expected a whole number of {unit} from {min} to {max}"))),
+    }
+}
+
+/// A number strictly between `above` and `below`; `expected` says so in the terms of the option.
+pub fn ratio(raw: &Raw, what: &str, above: f64, below: f64, expected: &str) -> anyhow::Result<f64> {
+    let text = text(raw, what)?;
+    match text.trim().parse::<f64>() {
+        Ok(n) if n > above && n < below => Ok(n),
+        _ => Err(invalid(what, &text, &raw.source, expected)),
+    }
+}
+
+/// An `http` or `https` URL to reach a model provider at.
+pub fn base_url(raw: &Raw, what: &str) -> anyhow::Result<String> {
+    let text = text(raw, what)?;
+    let expected = "expected an http:// or https:// URL such as http://127.0.0.1:11434/v1";
+    match reqwest::Url::parse(text.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(text.trim().to_owned()),
+        Ok(_) => Err(invalid(what, &text, &raw.source, expected)),
+        Err(e) => Err(invalid(what, &text, &raw.source, format!("{e}; {expected}"))),
+    }
+}
+
+/// A provider's API key; blank counts as unset. The key itself never appears in an error.
+pub fn secret(raw: &Raw, what: &str) -> anyhow::Result<Option<String>> {
+    match &raw.value {
+        Value::String(_, s) => Ok(Some(s.trim().to_owned()).filter(|key| !key.is_empty())),
+        // A key of digits only arrives as a number; keep it, as text.
+        Value::Num(..) => text(raw, what).map(Some),
+        other => Err(anyhow!("invalid {what} (from {}): expected text, found {}", raw.source, other.to_actual())),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `engram agent create|list|show|delete`.
 
-use crate::support::Server;
+use crate::support::{Server, engram_run};
 
 #[test]
 fn agent_create_list_show_delete() {
@@ -65,4 +65,13 @@ fn an_ambiguous_name_asks_for_an_id() {
     let stderr = err.failed();
     assert!(stderr.contains("2 agents are named \"twin\""), "{stderr}");
     assert!(stderr.contains(&first) && stderr.contains(&second), "{stderr}");
+}
+
+#[test]
+fn a_block_without_a_label_is_refused_before_sending() {
+    // No server is needed: the argument is checked first (the URL points nowhere).
+    let run = engram_run(&["agent", "create", "ada", "--block", "Name: Ada", "--url", "http://127.0.0.1:9"], &[]);
+    assert!(run.failed().contains("invalid --block \"Name: Ada\": expected LABEL=VALUE"), "{}", run.stderr);
+    let run = engram_run(&["agent", "create", "ada", "--block", "=Ada", "--url", "http://127.0.0.1:9"], &[]);
+    assert!(run.failed().contains("the label is empty"), "{}", run.stderr);
 }

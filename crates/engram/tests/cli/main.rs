@@ -8,6 +8,7 @@ mod agents;
 mod archival;
 mod bench;
 mod blocks;
+mod chat;
 mod config;
 mod errors;
 mod lifecycle;

@@ -30,6 +30,16 @@ const ENGRAM_ENV: &[&str] = &[
     "ENGRAM_API_KEYS",
     "ENGRAM_URL",
     "ENGRAM_API_KEY",
+    "ENGRAM_MODEL_TIMEOUT",
+    "ENGRAM_MODEL_MAX_RETRIES",
+    "ENGRAM_MAX_STEPS",
+    "ENGRAM_COMPACTION_THRESHOLD",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "OLLAMA_BASE_URL",
+    "NO_COLOR",
 ];
 
 /// `engram ARGS` with a clean environment plus `env`.
@@ -139,6 +149,16 @@ impl Server {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut server = Self::start_in(dir.path());
+        server.own_dir = Some(dir);
+        server
+    }
+
+    /// A local-mode server on 127.0.0.1:0 with a data directory of its own and `env` (model providers, say).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().to_str().expect("utf-8 path");
+        let mut server = Self::spawn(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir], env)
+            .unwrap_or_else(|log| panic!("the server did not start; its log:\n{log}"));
         server.own_dir = Some(dir);
         server
     }
