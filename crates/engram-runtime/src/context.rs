@@ -84,10 +84,9 @@ pub(crate) const NOTICE_PREFIX: &str = "[system notice] ";
 impl Compiler<'_> {
     pub(crate) async fn compile(&self, org: &OrgId, agent: &Agent) -> Result<Compiled, StoreError> {
         let counter = counter_for(agent);
-        let stored = self.store.list_context_messages(org, agent.id).await?;
-        let counts = self.store.count_messages(org, agent.id).await?;
-        let archival_passages = self.store.count_passages(org, agent.id).await?;
-        let archival_tags = self.store.list_passage_tags(org, agent.id, TAGS_SHOWN).await?;
+        let snapshot = self.store.load_window(org, agent.id, TAGS_SHOWN).await?;
+        let (stored, counts, archival_passages, archival_tags) =
+            (snapshot.messages, snapshot.counts, snapshot.archival_passages, snapshot.archival_tags);
 
         let summary = stored.iter().rev().find(|m| m.role == Role::Summary).cloned();
         let window: Vec<Message> = stored.into_iter().filter(|m| m.role != Role::Summary).collect();
@@ -106,7 +105,7 @@ impl Compiler<'_> {
         let (messages, window_tokens, synthetic_tokens) = self.chat_messages(&counter, &window);
 
         let (system_tokens, core_memory_tokens, summary_tokens) = split_system(&counter, &system);
-        let tool_schema_tokens = counter.count_tools(&specs);
+        let tool_schema_tokens = self.cache.tools_or(&tools, counter.name(), || counter.count_tools(&specs));
         let message_tokens: u64 = window_tokens.iter().sum::<u64>() + synthetic_tokens;
         let breakdown = ContextBreakdown {
             context_window: agent.config.context_window,

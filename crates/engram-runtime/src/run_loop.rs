@@ -40,6 +40,8 @@ pub(crate) struct RunJob {
     pub inputs: Vec<String>,
     /// Set when the run was created running with its input messages already appended (these).
     pub started: Option<Vec<Message>>,
+    /// The agent as read when the run was created, used by the first step of a run that did not wait.
+    pub agent_snapshot: Option<Agent>,
     pub max_steps: u32,
     pub stream: bool,
     pub events: Option<mpsc::UnboundedSender<RunEvent>>,
@@ -186,7 +188,11 @@ impl Loop {
         self.emit_all(appended);
 
         loop {
-            if self.cancelled() || store.get_run(&self.job.org, self.job.run_id).await?.cancel_requested {
+            // A cancellation through this process sets the flag; one recorded in the store by another process is
+            // seen before every step after the first (the run was just claimed before the first).
+            let recorded_cancel =
+                self.steps > 0 && store.get_run(&self.job.org, self.job.run_id).await?.cancel_requested;
+            if self.cancelled() || recorded_cancel {
                 return Ok(Some(Ending::with(StopReason::Cancelled)));
             }
             if self.steps >= self.job.max_steps {
@@ -203,7 +209,10 @@ impl Loop {
         let inner = self.job.inner.clone();
         let store = inner.store.clone();
         let org = self.job.org.clone();
-        let mut agent = store.get_agent(&org, self.job.agent).await?;
+        let mut agent = match self.job.agent_snapshot.take() {
+            Some(agent) => agent,
+            None => store.get_agent(&org, self.job.agent).await?,
+        };
         let mut compiled = inner.compiler().compile(&org, &agent).await?;
         let window = u64::from(agent.config.context_window);
 

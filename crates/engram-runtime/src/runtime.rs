@@ -146,10 +146,6 @@ fn run_input(caller: &WriteContext, request: &SendRequest, max_steps: u32) -> Va
 
 impl Runtime {
     pub fn new(store: Arc<dyn Store>, providers: Providers, clock: Arc<dyn Clock>, config: RuntimeConfig) -> Self {
-        // Load the embedded BPE vocabularies now rather than during the first request.
-        for model in ["gpt-4o", "gpt-4"] {
-            engram_llm::tokens::TokenCounter::for_model("openai", model).count("warm up");
-        }
         let inner = Inner {
             store,
             providers,
@@ -224,6 +220,7 @@ impl Runtime {
             run_id: run.id,
             caller: WriteContext { run_id: Some(run.id), step_id: None, ..caller.clone() },
             inputs: request.messages,
+            agent_snapshot: held.is_some().then(|| agent.clone()),
             started: held.is_some().then_some(appended),
             max_steps,
             stream: request.stream,
@@ -333,6 +330,7 @@ impl Runtime {
             caller,
             inputs,
             started: None,
+            agent_snapshot: None,
             max_steps,
             stream: false,
             events: None,

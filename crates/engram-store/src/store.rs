@@ -33,6 +33,17 @@ pub struct MessageCounts {
     pub in_context: u64,
 }
 
+/// What the context compiler reads about an agent's memory before each model call, in one store call.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WindowSnapshot {
+    /// The messages in the context window (`in_context`), in position order.
+    pub messages: Vec<Message>,
+    pub counts: MessageCounts,
+    pub archival_passages: u64,
+    /// The distinct tags on the agent's passages, most used first.
+    pub archival_tags: Vec<String>,
+}
+
 /// Durable agent state. All reads are scoped by organisation; all writes carry a [`WriteContext`] and record audit
 /// events atomically with the change. A returned `Ok` from a write means the change is committed and durable.
 #[async_trait]
@@ -142,6 +153,9 @@ pub trait Store: Send + Sync + 'static {
     /// The messages in the agent's context window (`in_context`), in position order.
     async fn list_context_messages(&self, org: &OrgId, agent: AgentId) -> Result<Vec<Message>, StoreError>;
     async fn count_messages(&self, org: &OrgId, agent: AgentId) -> Result<MessageCounts, StoreError>;
+    /// The window, the message and passage counts and up to `tag_limit` archival tags, read together: the same as
+    /// `list_context_messages`, `count_messages`, `count_passages` and `list_passage_tags`, in one call.
+    async fn load_window(&self, org: &OrgId, agent: AgentId, tag_limit: u32) -> Result<WindowSnapshot, StoreError>;
     /// Compaction, in one transaction: moves `evict` and any summary still in context out of the window (one
     /// `message.evict` event each; the messages stay in recall) and appends `summary` (role summary, in context).
     /// Fails with `Invalid` if an id in `evict` is not an in-context message of the agent, changing nothing.

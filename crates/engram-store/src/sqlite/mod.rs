@@ -21,6 +21,7 @@ mod rows;
 mod runs;
 mod search;
 mod store_impl;
+mod window;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};

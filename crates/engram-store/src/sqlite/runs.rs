@@ -132,23 +132,25 @@ pub(super) async fn record_step(
     let mut tx = store.begin_write().await?;
     let now = store.now();
     let agent_id = agent.to_string();
-    agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
     let run_id = step.run_id.to_string();
-    let owner: Option<String> = sqlx::query_scalar("SELECT agent_id FROM runs WHERE org_id = ?1 AND id = ?2")
-        .bind(ctx.org.as_str())
-        .bind(&run_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    // One round trip checks both the agent and that the run is the agent's: this runs on every step.
+    let (agent_exists, owner): (bool, Option<String>) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM agents WHERE org_id = ?1 AND id = ?2), \
+                (SELECT agent_id FROM runs WHERE org_id = ?1 AND id = ?3)",
+    )
+    .bind(ctx.org.as_str())
+    .bind(&agent_id)
+    .bind(&run_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !agent_exists {
+        return Err(StoreError::not_found("agent", &agent_id));
+    }
     if owner.as_deref() != Some(agent_id.as_str()) {
         return Err(StoreError::not_found("run", &run_id));
     }
     let step_id = step.id.to_string();
-    let taken: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM steps WHERE id = ?1").bind(&step_id).fetch_optional(&mut *tx).await?;
-    if taken.is_some() {
-        return Err(StoreError::AlreadyExists(format!("step `{step_id}` is already recorded")));
-    }
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO steps (id, run_id, org_id, model, prompt_tokens, completion_tokens, duration_ms, created_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -161,7 +163,14 @@ pub(super) async fn record_step(
     .bind(to_i64("duration_ms", step.duration_ms)?)
     .bind(micros(now))
     .execute(&mut *tx)
-    .await?;
+    .await;
+    match inserted {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            return Err(StoreError::AlreadyExists(format!("step `{step_id}` is already recorded")));
+        }
+        Err(error) => return Err(error.into()),
+    }
     // The messages and their audit events belong to this step whatever the caller filled in.
     let messages =
         messages.into_iter().map(|m| NewMessage { run_id: Some(step.run_id), step_id: Some(step.id), ..m }).collect();

@@ -17,10 +17,11 @@ use serde_json::Value;
 
 use super::{
     SqliteStore, agents, attachments, audit, blocks, compaction, idempotency, messages, passages, recall, runs, search,
+    window,
 };
 use crate::error::StoreError;
 use crate::idempotency::IdempotencyBegin;
-use crate::store::{AuditQuery, MessageCounts, Store};
+use crate::store::{AuditQuery, MessageCounts, Store, WindowSnapshot};
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -205,6 +206,10 @@ impl Store for SqliteStore {
         query: &MessageSearch,
     ) -> Result<Vec<Scored<Message>>, StoreError> {
         recall::messages_text(self, org, agent, query).await
+    }
+
+    async fn load_window(&self, org: &OrgId, agent: AgentId, tag_limit: u32) -> Result<WindowSnapshot, StoreError> {
+        window::load(self, org, agent, tag_limit).await
     }
 
     async fn list_passage_tags(&self, org: &OrgId, agent: AgentId, limit: u32) -> Result<Vec<String>, StoreError> {

@@ -206,3 +206,29 @@ pub async fn passage_tags(store: Arc<dyn Store>) {
     assert_eq!(store.list_passage_tags(&org, other.id, 10).await.must("bob's tags"), ["bobs", "work"]);
     assert_not_found(store.list_passage_tags(&self::org("globex"), agent.id, 10).await, "agent");
 }
+
+/// `load_window` reads exactly what the four separate reads return, and only for the caller's organisation.
+pub async fn window_snapshot(store: Arc<dyn Store>) {
+    let globex = org("globex");
+    let org = org("acme");
+    let ctx = ctx(&org);
+    let agent = store.create_agent(&ctx, bare_agent("Ada")).await.must("create agent");
+    let history = ["one", "two", "three", "four"].map(|text| message(Role::User, text)).to_vec();
+    let appended = store.append_messages(&ctx, agent.id, history).await.must("append");
+    let summary = message(Role::Summary, "one and two");
+    store.compact_messages(&ctx, agent.id, &[appended[0].id, appended[1].id], summary).await.must("compact");
+    let passages = vec![passage("a", &["x", "y"], None), passage("b", &["y"], None), passage("c", &[], None)];
+    store.insert_passages(&ctx, agent.id, passages).await.must("insert passages");
+
+    let snapshot = store.load_window(&org, agent.id, 1).await.must("load window");
+    assert_eq!(snapshot.messages, store.list_context_messages(&org, agent.id).await.must("list context"));
+    assert_eq!(contents(&snapshot.messages), ["three", "four", "one and two"]);
+    assert_eq!(snapshot.counts, store.count_messages(&org, agent.id).await.must("count"));
+    assert_eq!(snapshot.counts, counts(5, 3));
+    assert_eq!(snapshot.archival_passages, 3);
+    assert_eq!(snapshot.archival_tags, ["y"], "most used first, at most the limit");
+    assert_eq!(store.load_window(&org, agent.id, 10).await.must("all tags").archival_tags, ["y", "x"]);
+
+    assert_not_found(store.load_window(&globex, agent.id, 10).await, "agent");
+    assert_not_found(store.load_window(&org, unknown_agent(), 10).await, "agent");
+}
