@@ -166,11 +166,20 @@ pub(super) async fn list_context(store: &SqliteStore, org: &OrgId, agent: AgentI
     let mut conn = store.read().await?;
     let agent_id = agent.to_string();
     agents::require_exists(&mut conn, org, &agent_id).await?;
+    context_in(&mut conn, org, &agent_id).await
+}
+
+/// The in-context messages of an agent already checked to be the organisation's, in position order.
+pub(super) async fn context_in(
+    conn: &mut SqliteConnection,
+    org: &OrgId,
+    agent_id: &str,
+) -> Result<Vec<Message>, StoreError> {
     let sql = format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE org_id = ?1 AND agent_id = ?2 AND in_context = 1 \
          ORDER BY position"
     );
-    let found = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.as_str()).bind(&agent_id).fetch_all(&mut *conn).await?;
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.as_str()).bind(agent_id).fetch_all(&mut *conn).await?;
     found.iter().map(rows::message).collect()
 }
 

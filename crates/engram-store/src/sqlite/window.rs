@@ -5,8 +5,8 @@
 use engram_core::id::AgentId;
 use engram_core::org::OrgId;
 
-use super::rows::{self, MESSAGE_COLUMNS};
-use super::{SqliteStore, agents};
+use super::rows;
+use super::{SqliteStore, agents, messages};
 use crate::error::StoreError;
 use crate::store::{MessageCounts, WindowSnapshot};
 
@@ -19,12 +19,7 @@ pub(super) async fn load(
     let mut conn = store.read().await?;
     let agent_id = agent.to_string();
     agents::require_exists(&mut conn, org, &agent_id).await?;
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE org_id = ?1 AND agent_id = ?2 AND in_context = 1 \
-         ORDER BY position"
-    );
-    let found = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.as_str()).bind(&agent_id).fetch_all(&mut *conn).await?;
-    let messages = found.iter().map(rows::message).collect::<Result<Vec<_>, _>>()?;
+    let messages = messages::context_in(&mut conn, org, &agent_id).await?;
     let (total, in_context, passages): (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM messages WHERE org_id = ?1 AND agent_id = ?2), \
                 (SELECT COALESCE(SUM(in_context), 0) FROM messages WHERE org_id = ?1 AND agent_id = ?2), \
