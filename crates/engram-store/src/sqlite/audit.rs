@@ -46,21 +46,15 @@ pub(super) async fn record(
     now: DateTime<Utc>,
     event: Event<'_>,
 ) -> Result<i64, StoreError> {
+    // One statement: the event takes the organisation's next number, and a trigger (migration 0003) moves the
+    // organisation's counter to it.
     let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO orgs (id, audit_seq, created_at) VALUES (?1, 1, ?2) \
-         ON CONFLICT (id) DO UPDATE SET audit_seq = audit_seq + 1 RETURNING audit_seq",
-    )
-    .bind(ctx.org.as_str())
-    .bind(micros(now))
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query(
         "INSERT INTO audit_events (org_id, seq, at, actor_kind, actor_id, action, target_kind, target_id, agent_id, \
          run_id, step_id, request_id, before_version, before_hash, after_version, after_hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES (?1, COALESCE((SELECT audit_seq FROM orgs WHERE id = ?1), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+         ?10, ?11, ?12, ?13, ?14, ?15) RETURNING seq",
     )
     .bind(ctx.org.as_str())
-    .bind(seq)
     .bind(micros(now))
     .bind(ctx.actor.kind.as_str())
     .bind(&ctx.actor.id)
@@ -75,7 +69,7 @@ pub(super) async fn record(
     .bind(event.before.map(|v| v.content_hash.as_str()))
     .bind(event.after.map(|v| v.version))
     .bind(event.after.map(|v| v.content_hash.as_str()))
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
     Ok(seq)
 }

@@ -46,26 +46,24 @@ pub(super) async fn append_in(
     messages: Vec<NewMessage>,
 ) -> Result<Vec<Message>, StoreError> {
     let agent_id = agent.to_string();
-    let mut position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM messages WHERE agent_id = ?1")
-        .bind(&agent_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    // The first message takes the next position in its own insert; the rest follow it.
+    let mut next: Option<i64> = None;
     let mut appended = Vec::with_capacity(messages.len());
     for new in messages {
-        position += 1;
         let id = MessageId::from_ulid(store.next_ulid());
         let id_text = id.to_string();
         let salt = new_salt();
         let created_at = stored_time(new.created_at.unwrap_or(now));
-        sqlx::query(
+        let position: i64 = sqlx::query_scalar(
             "INSERT INTO messages (id, org_id, agent_id, position, run_id, step_id, role, content, reasoning, \
              tool_calls, tool_call_id, tool_status, in_context, salt, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?1, ?2, ?3, COALESCE(?4, (SELECT COALESCE(MAX(position), 0) + 1 FROM messages WHERE agent_id = ?3)), \
+             ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) RETURNING position",
         )
         .bind(&id_text)
         .bind(ctx.org.as_str())
         .bind(&agent_id)
-        .bind(position)
+        .bind(next)
         .bind(new.run_id.map(|r| r.to_string()))
         .bind(new.step_id.map(|s| s.to_string()))
         .bind(new.role.as_str())
@@ -77,8 +75,9 @@ pub(super) async fn append_in(
         .bind(new.in_context)
         .bind(salt.0.as_slice())
         .bind(micros(created_at))
-        .execute(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?;
+        next = Some(position + 1);
         let after = version_hash(1, &salt, new.content.as_bytes());
         let event = Event {
             action: Action::MessageAppend,

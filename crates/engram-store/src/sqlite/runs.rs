@@ -17,7 +17,7 @@ use engram_core::org::OrgId;
 use engram_core::run::{NewStep, Run, RunOutcome, RunStatus, Step, StopReason, Usage};
 
 use super::rows::{self, col, int_as, micros, parsed, stored_time, time_col};
-use super::{SqliteStore, agents, messages};
+use super::{SqliteStore, messages};
 use crate::error::StoreError;
 
 const RUN_COLUMNS: &str =
@@ -43,11 +43,11 @@ pub(super) async fn create(
     let stamp = store.now();
     let now = stored_time(stamp);
     let agent_id = agent.to_string();
-    agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
     let id = RunId::from_ulid(store.next_ulid());
-    sqlx::query(
+    // Inserted only if the agent is the organisation's: the existence check and the insert are one statement.
+    let inserted = sqlx::query(
         "INSERT INTO runs (id, org_id, agent_id, status, input, cancel_requested, created_at) \
-         VALUES (?, ?, ?, ?, ?, 0, ?)",
+         SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6 WHERE EXISTS (SELECT 1 FROM agents WHERE org_id = ?2 AND id = ?3)",
     )
     .bind(id.to_string())
     .bind(ctx.org.as_str())
@@ -57,6 +57,9 @@ pub(super) async fn create(
     .bind(micros(now))
     .execute(&mut *tx)
     .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(StoreError::not_found("agent", &agent_id));
+    }
     let appended = append_inputs(&mut tx, store, ctx, stamp, agent, id, inputs).await?;
     tx.commit().await?;
     let run = Run {

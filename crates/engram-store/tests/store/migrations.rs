@@ -2,6 +2,7 @@
 //! a newer engram is refused without being changed, and an older one is upgraded in place.
 
 use engram_core::run::RunStatus;
+use engram_store::AuditQuery;
 use engram_store::sqlite::{DB_FILE, known_schema_version};
 use engram_store::{Store, StoreError};
 use engram_testkit::conformance::fixtures::{Must, ctx, new_agent, org};
@@ -87,7 +88,8 @@ async fn a_newer_schema_is_refused_and_left_unchanged() {
     store.close().await;
 }
 
-/// A data dir written before the runs migration (schema 1) is upgraded in place: its data stays, runs work.
+/// A data dir written before the runs migration (schema 1) is upgraded in place: its data stays, runs work, and the
+/// audit log continues where it stopped.
 #[tokio::test]
 async fn a_schema_1_data_dir_is_upgraded() {
     let tmp = tempfile::tempdir().must("temp dir");
@@ -99,7 +101,13 @@ async fn a_schema_1_data_dir_is_upgraded() {
     // Take the file back to what the first release left: no runs tables and only migration 1 recorded.
     {
         let mut conn = raw(tmp.path()).await;
-        for sql in ["DROP TABLE steps", "DROP TABLE runs", "DELETE FROM _sqlx_migrations WHERE version > 1"] {
+        let downgrade = [
+            "DROP TABLE steps",
+            "DROP TABLE runs",
+            "DROP TRIGGER audit_events_seq",
+            "DELETE FROM _sqlx_migrations WHERE version > 1",
+        ];
+        for sql in downgrade {
             sqlx::query(sql).execute(&mut conn).await.must(sql);
         }
         sqlx::Connection::close(conn).await.must("close raw connection");
@@ -113,6 +121,12 @@ async fn a_schema_1_data_dir_is_upgraded() {
         .must("run")
         .0;
     assert_eq!(store.get_run(&org, run.id).await.must("get run"), run);
+    let before = store.list_audit_events(&org, &AuditQuery::default()).await.must("events").items;
+    store.create_agent(&ctx(&org), new_agent("Bob")).await.must("create after the upgrade");
+    let after = store.list_audit_events(&org, &AuditQuery::default()).await.must("events").items;
+    let seqs: Vec<i64> = after.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=after.len() as i64).collect::<Vec<_>>(), "gap-free across the upgrade");
+    assert!(after.len() > before.len());
     store.close().await;
     let mut conn = raw(tmp.path()).await;
     let latest: i64 =
