@@ -141,14 +141,14 @@ async fn main() {
     let run = |phase: Phase| options.only.is_none_or(|only| only == phase);
 
     if options.only.is_none() {
-        // The server loads both OpenAI vocabularies when it starts; what that costs, measured in this process.
+        // The server loads the OpenAI vocabularies on first use; what they cost, measured in this process.
         let before = rss_mib("/proc/self/status");
         TokenCounter::for_model("openai", "gpt-4o").count("warm up");
         let o200k = rss_mib("/proc/self/status");
         TokenCounter::for_model("openai", "gpt-4").count("warm up");
         let cl100k = rss_mib("/proc/self/status");
         report.value(
-            "RSS of the BPE vocabularies (o200k_base + cl100k_base, loaded at server start)",
+            "RSS of the BPE vocabularies (o200k_base + cl100k_base, loaded on first use)",
             format!("{} + {}", mib(o200k - before), mib(cl100k - o200k)),
         );
     }
