@@ -209,7 +209,8 @@ impl Loop {
         let inner = self.job.inner.clone();
         let store = inner.store.clone();
         let org = self.job.org.clone();
-        let mut agent = match self.job.agent_snapshot.take() {
+        // Compaction changes the window, not the agent: a recompile after it reuses this read.
+        let agent = match self.job.agent_snapshot.take() {
             Some(agent) => agent,
             None => store.get_agent(&org, self.job.agent).await?,
         };
@@ -224,7 +225,6 @@ impl Loop {
         if compiled.breakdown.total_tokens >= compact_at {
             match self.compact(&agent, &compiled, 0).await? {
                 Ok(_) => {
-                    agent = store.get_agent(&org, self.job.agent).await?;
                     compiled = inner.compiler().compile(&org, &agent).await?;
                 }
                 Err(ending) => return Ok(Some(ending)),
@@ -246,7 +246,6 @@ impl Loop {
                     level += 1;
                     match self.compact(&agent, &compiled, level).await? {
                         Ok(_) => {
-                            agent = store.get_agent(&org, self.job.agent).await?;
                             compiled = inner.compiler().compile(&org, &agent).await?;
                         }
                         Err(ending) => return Ok(Some(ending)),
