@@ -11,6 +11,7 @@ mod bounded;
 pub mod clock;
 pub mod commitment;
 pub mod defaults;
+pub mod fusion;
 pub mod id;
 pub mod memory_edit;
 pub mod message;
@@ -22,5 +23,6 @@ pub mod run;
 pub mod search;
 pub mod text;
 pub mod validation;
+pub mod vector;
 
 pub use validation::ValidationError;

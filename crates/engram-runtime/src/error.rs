@@ -25,6 +25,14 @@ pub enum RuntimeError {
     #[error("the model failed while summarising: {0}")]
     Summary(engram_llm::LlmError),
 
+    /// Vector search was asked for but the agent's embedding model cannot be used; the reason says what to do.
+    #[error("vector search is unavailable: {0}")]
+    SearchModeUnavailable(String),
+
+    /// The embedding provider failed (or answered with something unusable) while embedding a query or passages.
+    #[error("embedding failed: {0}")]
+    Embedding(engram_embed::EmbedError),
+
     #[error(transparent)]
     Store(#[from] StoreError),
 }

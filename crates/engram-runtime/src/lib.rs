@@ -11,10 +11,12 @@ pub mod context;
 mod error;
 mod events;
 mod run_loop;
+pub mod retrieval;
 mod runtime;
 mod token_cache;
 pub mod tools;
 
 pub use error::RuntimeError;
 pub use events::{DeltaKind, RunEvent, RunSummary};
+pub use retrieval::{Retrieval, SearchOutcome};
 pub use runtime::{CompactOutcome, RunHandle, Runtime, RuntimeConfig, SendRequest};

@@ -97,8 +97,12 @@ pub(crate) async fn execute(job: RunJob) {
     let store = job.inner.store.clone();
     let (org, run_id) = (job.org.clone(), job.run_id);
     let events = job.events.clone();
+    let retrieval = job.inner.retrieval.clone();
     let mut state = Loop { job, usage: Usage::default(), steps: 0, last_failure: None };
-    match state.run().await {
+    let result = state.run().await;
+    // The run's messages are stored; embed them in the background.
+    retrieval.wake_indexer();
+    match result {
         Ok(Some(ending)) => {
             let finished = match ending.recorded {
                 true => Ok(()),
@@ -300,7 +304,8 @@ impl Loop {
             return Ok(ending);
         }
 
-        let env = ToolEnv { store: store.as_ref(), ctx: &ctx, agent: self.job.agent };
+        let retrieval = self.job.inner.retrieval.clone();
+        let env = ToolEnv { store: store.as_ref(), retrieval: &retrieval, ctx: &ctx, agent: self.job.agent };
         let mut terminal = false;
         let mut stuck = false;
         // Independent reads run concurrently; anything that writes runs in order, each result durable before the

@@ -13,6 +13,7 @@ use engram_core::id::{AgentId, MessageId, RunId};
 use engram_core::message::{NewMessage, Role, ToolStatus};
 use engram_core::org::OrgId;
 use engram_core::run::{Run, RunOutcome, RunStatus};
+use engram_embed::Embedders;
 use engram_llm::{ChatModel, Providers};
 use engram_store::{Store, StoreError};
 use serde_json::{Value, json};
@@ -21,6 +22,7 @@ use tokio::sync::{OwnedMutexGuard, mpsc};
 use crate::context::{Compiler, ContextBreakdown};
 use crate::error::RuntimeError;
 use crate::events::RunEvent;
+use crate::retrieval::Retrieval;
 use crate::run_loop::{self, RunJob};
 use crate::token_cache::TokenCache;
 
@@ -81,6 +83,7 @@ pub struct CompactOutcome {
 pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
     pub providers: Providers,
+    pub retrieval: Retrieval,
     pub clock: Arc<dyn Clock>,
     pub config: RuntimeConfig,
     pub cache: TokenCache,
@@ -145,8 +148,15 @@ fn run_input(caller: &WriteContext, request: &SendRequest, max_steps: u32) -> Va
 }
 
 impl Runtime {
-    pub fn new(store: Arc<dyn Store>, providers: Providers, clock: Arc<dyn Clock>, config: RuntimeConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        providers: Providers,
+        embedders: Embedders,
+        clock: Arc<dyn Clock>,
+        config: RuntimeConfig,
+    ) -> Self {
         let inner = Inner {
+            retrieval: Retrieval::new(store.clone(), embedders),
             store,
             providers,
             clock,
@@ -160,6 +170,11 @@ impl Runtime {
 
     pub fn config(&self) -> &RuntimeConfig {
         &self.inner.config
+    }
+
+    /// Archival and recall search, and embedding-aware archival inserts.
+    pub fn retrieval(&self) -> &Retrieval {
+        &self.inner.retrieval
     }
 
     /// Starts a run of `agent` on the caller's messages. Returns once the run is recorded; the run itself proceeds

@@ -204,7 +204,8 @@ fn error_code(status: u16) -> Value {
     }
 }
 
-fn error(status: u16, message: &str, retry_after: Option<&str>) -> Response {
+/// An error answer with OpenAI's body shape (shared with [`crate::embeddings`]).
+pub(crate) fn error(status: u16, message: &str, retry_after: Option<&str>) -> Response {
     let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = json!({
         "error": { "message": message, "type": error_type(status), "param": null, "code": error_code(status) },

@@ -15,6 +15,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::embeddings::{self, EmbeddingScript};
 use crate::script::{RecordedRequest, Reply, Turn, Wire};
 use crate::{anthropic, openai};
 
@@ -30,16 +31,18 @@ pub(crate) struct ScriptState {
     failures: Mutex<Vec<String>>,
     /// Numbers generated tool-call ids and message ids.
     pub(crate) ids: AtomicU64,
+    /// `POST /v1/embeddings` (OpenAI wire only).
+    pub(crate) embeddings: EmbeddingScript,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A running scripted model server. Dropping it stops the server.
 pub struct ScriptedModel {
     base_url: String,
-    state: Arc<ScriptState>,
+    pub(crate) state: Arc<ScriptState>,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -50,7 +53,8 @@ impl std::fmt::Debug for ScriptedModel {
 }
 
 impl ScriptedModel {
-    /// An OpenAI-compatible server (`POST {base_url}/chat/completions`); `base_url` ends in `/v1`.
+    /// An OpenAI-compatible server (`POST {base_url}/chat/completions`, and `POST {base_url}/embeddings` with
+    /// fake or scripted vectors, see [`crate::EmbeddingReply`]); `base_url` ends in `/v1`.
     pub async fn openai(turns: impl IntoIterator<Item = Turn>) -> Self {
         Self::start(Wire::OpenAi, turns).await
     }
@@ -69,12 +73,17 @@ impl ScriptedModel {
             requests: Mutex::new(Vec::new()),
             failures: Mutex::new(Vec::new()),
             ids: AtomicU64::new(0),
+            embeddings: EmbeddingScript::default(),
         });
         let path = match wire {
             Wire::OpenAi => "/v1/chat/completions",
             Wire::Anthropic => "/v1/messages",
         };
-        let app = Router::new().route(path, post(handle)).with_state(state.clone());
+        let mut app = Router::new().route(path, post(handle));
+        if wire == Wire::OpenAi {
+            app = app.route("/v1/embeddings", post(embeddings::handle));
+        }
+        let app = app.with_state(state.clone());
         #[allow(clippy::expect_used)] // Test support: failing to bind loopback is a broken machine.
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
         #[allow(clippy::expect_used)]

@@ -12,6 +12,7 @@ use axum::http::{Method, Request, Uri};
 use axum::middleware;
 use engram_core::agent::ModelRef;
 use engram_core::clock::SystemClock;
+use engram_embed::Embedders;
 use engram_llm::Providers;
 use engram_runtime::Runtime;
 use engram_store::Store;
@@ -42,14 +43,25 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state, validating the parts of the configuration the server interprets itself.
+    /// Builds the state, validating the parts of the configuration the server interprets itself, and loading the
+    /// embedding models it configures.
     pub fn new(config: ServerConfig, store: Arc<dyn Store>) -> Result<Self, BindError> {
+        let embedders = Embedders::new(config.embedders.clone());
+        Self::with_embedders(config, store, embedders)
+    }
+
+    /// Builds the state around embedding models already loaded (tests share one local model between servers).
+    pub fn with_embedders(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+        embedders: Embedders,
+    ) -> Result<Self, BindError> {
         let default_embedding = ModelRef::parse("embedding_model", &config.embedding_model)
             .map_err(|e| BindError::InvalidConfig(e.to_string()))?;
         let auth = Authenticator::new(&config.api_keys).map_err(BindError::InvalidConfig)?;
         let providers =
             Providers::new(config.providers.clone()).map_err(|e| BindError::InvalidConfig(e.to_string()))?;
-        let runtime = Runtime::new(store.clone(), providers, Arc::new(SystemClock), config.runtime.clone());
+        let runtime = Runtime::new(store.clone(), providers, embedders, Arc::new(SystemClock), config.runtime.clone());
         Ok(Self {
             runtime,
             store,
@@ -126,10 +138,20 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Validates the configuration and binds the listen address (port 0 picks a free port).
     pub async fn bind(config: ServerConfig, store: Arc<dyn Store>) -> Result<Self, BindError> {
+        let embedders = Embedders::new(config.embedders.clone());
+        Self::bind_with(config, store, embedders).await
+    }
+
+    /// As [`Application::bind`], with embedding models already loaded.
+    pub async fn bind_with(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+        embedders: Embedders,
+    ) -> Result<Self, BindError> {
         if config.api_keys.is_empty() && !config.listen.ip().is_loopback() {
             return Err(BindError::Exposed { addr: config.listen });
         }
-        let state = AppState::new(config, store)?;
+        let state = AppState::with_embedders(config, store, embedders)?;
         let addr = state.config.listen;
         let listener = TcpListener::bind(addr).await.map_err(|source| BindError::Io { addr, source })?;
         // Runs a crash interrupted are marked failed and queued ones resume before the first request is served.
@@ -142,6 +164,11 @@ impl Application {
         self.listener.local_addr().unwrap_or(self.state.config.listen)
     }
 
+    /// The embedding models the server uses.
+    pub fn embedders(&self) -> &Embedders {
+        self.state.runtime.retrieval().embedders()
+    }
+
     /// True when no API keys are configured: requests are unauthenticated and act as the `default` organisation.
     pub fn local_mode(&self) -> bool {
         self.state.auth.local_mode()
@@ -149,6 +176,8 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish (up to 30 s).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        // Embeds what was stored without vectors (every message; passages written while the model was missing).
+        let _indexer = self.state.runtime.retrieval().spawn_indexer();
         let app = router(self.state);
         let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {

@@ -1,10 +1,12 @@
-//! What the server needs to know to run: the listen address, limits, API keys, model providers and loop limits. The binary resolves this from
+//! What the server needs to know to run: the listen address, limits, API keys, model and embedding providers and loop
+//! limits. The binary resolves this from
 //! defaults, file, environment and flags; the server only validates what depends on it (exposure without keys).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use engram_core::org::OrgId;
+use engram_embed::EmbeddersConfig;
 use engram_llm::ProvidersConfig;
 use engram_runtime::RuntimeConfig;
 
@@ -46,6 +48,8 @@ pub struct ServerConfig {
     pub embedding_model: String,
     /// Model providers: base URLs, keys, timeouts, retries.
     pub providers: ProvidersConfig,
+    /// Embedding models: the local model's directory and the embedding providers' base URLs and keys.
+    pub embedders: EmbeddersConfig,
     /// Agent loop limits and context paging thresholds.
     pub runtime: RuntimeConfig,
 }
@@ -59,6 +63,7 @@ impl Default for ServerConfig {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             embedding_model: "local/all-minilm-l6-v2".to_owned(),
             providers: ProvidersConfig::default(),
+            embedders: EmbeddersConfig::default(),
             runtime: RuntimeConfig::default(),
         }
     }

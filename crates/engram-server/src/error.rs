@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use engram_core::ValidationError;
 use engram_core::block::LimitExceeded;
+use engram_embed::EmbedError;
 use engram_runtime::RuntimeError;
 use engram_store::StoreError;
 use serde_json::{Value, json};
@@ -33,11 +34,6 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error(transparent)]
     LimitExceeded(#[from] LimitExceeded),
-    #[error(
-        "search mode `{0}` needs an embedding model, and semantic search is not available on this server yet; \
-         use mode=text"
-    )]
-    SearchModeUnavailable(&'static str),
     #[error("a request with this Idempotency-Key is still being processed; retry later")]
     IdempotencyInProgress,
     #[error("this Idempotency-Key was already used for a different request")]
@@ -77,9 +73,6 @@ impl ApiError {
             Self::RouteNotFound { .. } => (StatusCode::NOT_FOUND, "route_not_found".into(), none),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed".into(), none),
             Self::LimitExceeded(e) => limit_parts(e),
-            Self::SearchModeUnavailable(mode) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "search_mode_unavailable".into(), json!({ "mode": mode }))
-            }
             Self::IdempotencyInProgress => (StatusCode::CONFLICT, "idempotency_in_progress".into(), none),
             Self::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused".into(), none),
             Self::Store(e) => store_parts(e),
@@ -118,7 +111,36 @@ fn runtime_parts(e: &RuntimeError) -> (StatusCode, String, Value) {
         RuntimeError::AgentBusy(_) => (StatusCode::CONFLICT, "agent_busy".into(), none),
         RuntimeError::NothingToCompact => (StatusCode::CONFLICT, "nothing_to_compact".into(), none),
         RuntimeError::Summary(_) => (StatusCode::BAD_GATEWAY, "upstream_error".into(), none),
+        RuntimeError::SearchModeUnavailable(_) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "search_mode_unavailable".into(), json!({ "mode": "vector" }))
+        }
+        RuntimeError::Embedding(e) => embedding_parts(e),
         RuntimeError::Store(e) => store_parts(e),
+    }
+}
+
+/// An embedding provider failure: its own fault is 502 (503 when it asks to be retried later); a model that cannot
+/// be used here is the caller's configuration, 422.
+fn embedding_parts(e: &EmbedError) -> (StatusCode, String, Value) {
+    match e {
+        EmbedError::Unavailable { model, .. } | EmbedError::UnknownModel { model, .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "embedding_model_unavailable".into(), json!({ "model": model }))
+        }
+        EmbedError::InputTooLarge { model, .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "embedding_input_too_large".into(), json!({ "model": model }))
+        }
+        EmbedError::RateLimited { status, .. }
+        | EmbedError::Server { status, .. }
+        | EmbedError::Rejected { status, .. } => {
+            (StatusCode::BAD_GATEWAY, "embedding_provider_error".into(), json!({ "provider_status": status }))
+        }
+        EmbedError::Timeout(_)
+        | EmbedError::Transport(_)
+        | EmbedError::Malformed(_)
+        | EmbedError::Dimension { .. }
+        | EmbedError::Model(_) => {
+            (StatusCode::BAD_GATEWAY, "embedding_provider_error".into(), json!({ "provider_status": null }))
+        }
     }
 }
 
@@ -138,6 +160,14 @@ fn store_parts(e: &StoreError) -> (StatusCode, String, Value) {
         }
         StoreError::Invalid(e) => (StatusCode::BAD_REQUEST, "invalid_request".into(), json!({ "field": e.field })),
         StoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable".into(), none),
+        StoreError::EmbeddingMismatch { stored_model, stored_dim, model, dim, .. } => (
+            StatusCode::CONFLICT,
+            "embedding_mismatch".into(),
+            json!({ "stored_model": stored_model, "stored_dimensions": stored_dim, "model": model, "dimensions": dim }),
+        ),
+        StoreError::EmbeddingInUse { model } => {
+            (StatusCode::CONFLICT, "embedding_in_use".into(), json!({ "model": model }))
+        }
         StoreError::SchemaTooNew { .. }
         | StoreError::Corrupt(_)
         | StoreError::Database(_)

@@ -31,6 +31,29 @@ pub enum StoreError {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
 
+    /// Vectors made by one embedding model meet vectors of another: an agent's stored embeddings and a new one (or a
+    /// query's) differ in model or dimension. Comparing them would be meaningless, so nothing is searched or written.
+    #[error(
+        "this agent's {kind} are embedded with `{stored_model}` ({stored_dim} dimensions), but the {what} is embedded \
+         with `{model}` ({dim} dimensions); vectors of different models cannot be compared. Set the agent's \
+         `embedding` back to `{stored_model}`, or search with mode=text"
+    )]
+    EmbeddingMismatch {
+        kind: &'static str,
+        what: &'static str,
+        stored_model: String,
+        stored_dim: usize,
+        model: String,
+        dim: usize,
+    },
+
+    /// An agent's embedding model cannot change: it has passages or messages embedded with the current one.
+    #[error(
+        "this agent has passages or messages embedded with `{model}`; its embedding model cannot change while they \
+         exist, because vectors of different models cannot be compared"
+    )]
+    EmbeddingInUse { model: String },
+
     /// The data directory was written by a newer engram. Never deleted or downgraded: the user must upgrade.
     #[error(
         "this data directory was written by a newer engram (schema version {found}; this build knows up to \

@@ -13,6 +13,6 @@ mod store;
 pub use error::StoreError;
 pub use idempotency::{IdempotencyBegin, IdempotencyRecord};
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use store::{AuditQuery, MessageCounts, Store, WindowSnapshot};
+pub use store::{AuditQuery, EmbeddingTarget, MessageCounts, PendingEmbedding, Store, WindowSnapshot};
 
 pub use engram_core::audit::WriteContext;

@@ -3,14 +3,14 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use engram_core::agent::{Agent, AgentFilter, AgentPatch, NewAgent};
+use engram_core::agent::{Agent, AgentFilter, AgentPatch, ModelRef, NewAgent};
 use engram_core::audit::{AuditEvent, WriteContext};
 use engram_core::block::{Block, BlockLabel, BlockPatch, NewBlock};
 use engram_core::id::{AgentId, BlockId, MessageId, PassageId, RunId};
 use engram_core::message::{Message, MessageQuery, NewMessage};
 use engram_core::org::OrgId;
 use engram_core::page::{Page, PageLimit, PageRequest};
-use engram_core::passage::{NewPassage, Passage};
+use engram_core::passage::{Embedding, NewPassage, Passage};
 use engram_core::run::{NewStep, Run, RunOutcome, RunStatus};
 use engram_core::search::{MessageSearch, PassageQuery, Scored};
 use serde_json::Value;
@@ -42,6 +42,24 @@ pub struct WindowSnapshot {
     pub archival_passages: u64,
     /// The distinct tags on the agent's passages, most used first.
     pub archival_tags: Vec<String>,
+}
+
+/// A row that can carry an embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EmbeddingTarget {
+    Passage(PassageId),
+    Message(MessageId),
+}
+
+/// A passage or message whose embedding has not been computed yet, with what is needed to compute it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingEmbedding {
+    pub org: OrgId,
+    pub agent: AgentId,
+    /// The agent's embedding model now.
+    pub model: ModelRef,
+    pub target: EmbeddingTarget,
+    pub text: String,
 }
 
 /// Durable agent state. All reads are scoped by organisation; all writes carry a [`WriteContext`] and record audit
@@ -133,6 +151,16 @@ pub trait Store: Send + Sync + 'static {
         query: &PassageQuery,
     ) -> Result<Vec<Scored<Passage>>, StoreError>;
     async fn count_passages(&self, org: &OrgId, agent: AgentId) -> Result<u64, StoreError>;
+    /// Vector search over an agent's embedded passages by cosine similarity to `embedding`, best first, filters
+    /// applied before ranking. Fails with `EmbeddingMismatch` when the agent's vectors come from another model or
+    /// dimension. Passages without an embedding yet are not found (text search finds them).
+    async fn search_passages_vector(
+        &self,
+        org: &OrgId,
+        agent: AgentId,
+        query: &PassageQuery,
+        embedding: &Embedding,
+    ) -> Result<Vec<Scored<Passage>>, StoreError>;
 
     // ---- recall memory ----
 
@@ -173,8 +201,31 @@ pub trait Store: Send + Sync + 'static {
         agent: AgentId,
         query: &MessageSearch,
     ) -> Result<Vec<Scored<Message>>, StoreError>;
+    /// Vector search over all of an agent's embedded messages, as [`Store::search_passages_vector`] does for
+    /// passages; role and time filters apply before ranking.
+    async fn search_messages_vector(
+        &self,
+        org: &OrgId,
+        agent: AgentId,
+        query: &MessageSearch,
+        embedding: &Embedding,
+    ) -> Result<Vec<Scored<Message>>, StoreError>;
     /// The distinct tags on an agent's passages, most used first, at most `limit`.
     async fn list_passage_tags(&self, org: &OrgId, agent: AgentId, limit: u32) -> Result<Vec<String>, StoreError>;
+
+    // ---- embeddings (derived data: recomputable, so not audited) ----
+
+    /// Passages and messages that have text but no embedding yet, oldest first, at most `limit`: of one agent when
+    /// `agent` is given, else of every agent.
+    async fn pending_embeddings(
+        &self,
+        agent: Option<(&OrgId, AgentId)>,
+        limit: u32,
+    ) -> Result<Vec<PendingEmbedding>, StoreError>;
+    /// Stores embeddings computed for [`Store::pending_embeddings`] rows and returns how many were stored. A row that
+    /// was deleted or embedded meanwhile is skipped, and so is one whose agent already has vectors of another model
+    /// or dimension.
+    async fn set_embeddings(&self, items: Vec<(EmbeddingTarget, Embedding)>) -> Result<u64, StoreError>;
 
     // ---- runs and steps ----
 

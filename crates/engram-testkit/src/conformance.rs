@@ -19,6 +19,7 @@ mod agents;
 mod audit;
 mod blocks;
 mod concurrency;
+mod embeddings;
 pub mod fixtures;
 mod idempotency;
 mod isolation;
@@ -27,6 +28,7 @@ mod passages;
 mod recall;
 mod runs;
 mod search;
+mod vectors;
 
 use std::any::Any;
 use std::future::Future;
@@ -97,6 +99,15 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("idempotency_lifecycle", |s| Box::pin(idempotency::lifecycle(s))),
     ("idempotency_expiry_and_scope", |s| Box::pin(idempotency::expiry_and_scope(s))),
     ("concurrent_passage_inserts", |s| Box::pin(concurrency::concurrent_passage_inserts(s))),
+    ("passage_vector_search", |s| Box::pin(vectors::passage_search(s))),
+    ("passage_vector_filters", |s| Box::pin(vectors::passage_filters(s))),
+    ("passage_vector_model_mismatch", |s| Box::pin(vectors::passage_model_mismatch(s))),
+    ("passage_vector_deletes", |s| Box::pin(vectors::passage_deletes(s))),
+    ("passage_vector_model_change_after_deletes", |s| Box::pin(vectors::passage_model_change_after_deletes(s))),
+    ("message_vector_search", |s| Box::pin(vectors::message_search(s))),
+    ("embedding_pending_rows", |s| Box::pin(embeddings::pending_rows(s))),
+    ("embedding_set_rows", |s| Box::pin(embeddings::set_rows(s))),
+    ("agent_embedding_model_in_use", |s| Box::pin(embeddings::model_in_use(s))),
 ];
 
 /// The names in [`CHECKS`], in order.
@@ -159,6 +170,15 @@ macro_rules! store_conformance_tests {
             idempotency_lifecycle,
             idempotency_expiry_and_scope,
             concurrent_passage_inserts,
+            passage_vector_search,
+            passage_vector_filters,
+            passage_vector_model_mismatch,
+            passage_vector_deletes,
+            passage_vector_model_change_after_deletes,
+            message_vector_search,
+            embedding_pending_rows,
+            embedding_set_rows,
+            agent_embedding_model_in_use,
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {

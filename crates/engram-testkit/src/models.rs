@@ -15,6 +15,9 @@ use crate::server::{Resp, TestServer};
 pub fn use_openai(config: &mut ServerConfig, model: &ScriptedModel) {
     config.providers.openai.base_url = model.base_url().to_owned();
     config.providers.openai.api_key = Some("sk-test-not-a-real-key".to_owned());
+    // As in the binary, `openai/…` embedding models live at the same base URL with the same key.
+    config.embedders.openai.base_url = model.base_url().to_owned();
+    config.embedders.openai.api_key = Some("sk-test-not-a-real-key".to_owned());
     fast_retries(config);
 }
 

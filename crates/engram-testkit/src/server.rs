@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use engram_embed::Embedders;
 use engram_server::{Application, ServerConfig};
 use engram_store::{SqliteOptions, SqliteStore, Store};
 use reqwest::header::HeaderMap;
@@ -19,6 +20,7 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub config: ServerConfig,
+    embedders: Embedders,
     data_dir: Arc<TempDir>,
     store: Arc<dyn Store>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -56,21 +58,50 @@ impl TestServer {
     pub async fn spawn_with(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
         let mut config = ServerConfig::default();
         tweak(&mut config);
-        config.listen = "127.0.0.1:0".parse().expect("address");
-        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
-        Self::start(config, dir).await
+        let embedders = Embedders::new(config.embedders.clone());
+        Self::spawn_embedders(config, embedders).await
     }
 
-    async fn start(config: ServerConfig, data_dir: Arc<TempDir>) -> Self {
+    /// A server with the real local embedding model (semantic search on), loaded once per test binary.
+    pub async fn spawn_semantic() -> Self {
+        Self::spawn_embedders(ServerConfig::default(), crate::embedding::local_embedders()).await
+    }
+
+    /// [`TestServer::spawn_semantic`] with a configuration `tweak`, which may point embedding providers elsewhere
+    /// (so the local model is loaded again for this server).
+    pub async fn spawn_semantic_with(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        let mut config = ServerConfig::default();
+        tweak(&mut config);
+        config.embedders.model_dir = Some(crate::embedding::model_dir());
+        let embedders = Embedders::new(config.embedders.clone());
+        Self::spawn_embedders(config, embedders).await
+    }
+
+    async fn spawn_embedders(mut config: ServerConfig, embedders: Embedders) -> Self {
+        config.listen = "127.0.0.1:0".parse().expect("address");
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        Self::start(config, embedders, dir).await
+    }
+
+    async fn start(config: ServerConfig, embedders: Embedders, data_dir: Arc<TempDir>) -> Self {
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(data_dir.path(), SqliteOptions::default()).await.expect("open store"));
-        let app = Application::bind(config.clone(), store.clone()).await.expect("bind");
+        let app = Application::bind_with(config.clone(), store.clone(), embedders.clone()).await.expect("bind");
         let base = format!("http://{}", app.local_addr());
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        Self { base, client: reqwest::Client::new(), config, data_dir, store, shutdown: Some(tx), handle: Some(handle) }
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            config,
+            embedders,
+            data_dir,
+            store,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
     }
 
     /// The data directory.
@@ -97,7 +128,7 @@ impl TestServer {
     /// Stops this server and starts a new one on the same data directory and configuration.
     pub async fn restart(mut self) -> Self {
         self.stop().await;
-        Self::start(self.config.clone(), self.data_dir.clone()).await
+        Self::start(self.config.clone(), self.embedders.clone(), self.data_dir.clone()).await
     }
 
     pub fn url(&self, path: &str) -> String {

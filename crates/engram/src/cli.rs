@@ -227,6 +227,9 @@ pub enum ConfigCommand {
 pub enum BenchCommand {
     /// End-to-end HTTP figures: cold start, RSS, request latencies and text search over a loaded archive.
     Api(bench::ApiBenchArgs),
+    /// Retrieval quality on the LoCoMo conversations: evidence recall per category for text, vector and hybrid
+    /// archival search side by side, context size, ingest and query times.
+    Locomo(bench::LocomoBenchArgs),
 }
 
 /// Runs the parsed command to completion.
@@ -244,5 +247,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Api(args)) => bench::run_api(&args, json).await,
+        Command::Bench(BenchCommand::Locomo(args)) => bench::run_locomo(&args, json).await,
     }
 }

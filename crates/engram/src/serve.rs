@@ -59,6 +59,17 @@ fn announce(application: &Application, settings: &Settings) {
         let keys = settings.api_keys.len();
         tracing::info!("listening on http://{addr} (data in {data_dir}), {keys} API key(s) configured");
     }
+    let model_dir = absolute(&settings.embedding_model_dir);
+    match application.embedders().local_status() {
+        Ok(dir) => tracing::info!("semantic search on: local embedding model all-MiniLM-L6-v2 from {}", dir.display()),
+        Err(reason) => tracing::warn!(
+            "SEMANTIC SEARCH IS OFF for agents on local/all-minilm-l6-v2: the local embedding model could not be \
+             loaded from {} ({reason}). Search runs in text mode (BM25) and answers say so. Install the model with \
+             `scripts/fetch-model {}` and restart engram",
+            model_dir.display(),
+            model_dir.display(),
+        ),
+    }
     let providers = &settings.providers;
     let key = |key: &Option<String>| if key.is_some() { "API key set" } else { "no API key" };
     tracing::info!(

@@ -2,11 +2,11 @@
 
 use engram_core::agent::{Metadata, Tag};
 use engram_core::passage::{NewPassage, check_text};
-use engram_core::search::{DEFAULT_K, MAX_K, PassageFilter, PassageQuery, TagMode};
+use engram_core::search::{DEFAULT_K, MAX_K, PassageFilter, PassageQuery, SearchMode, TagMode};
 use serde_json::json;
 
 use super::args::Args;
-use super::{ToolEnv, ToolOutcome, storage_failure};
+use super::{ToolEnv, ToolOutcome, retrieval_failure};
 
 fn tags(args: &Args) -> Result<Vec<Tag>, String> {
     args.opt_strings("tags")?
@@ -26,7 +26,7 @@ pub(super) async fn insert(env: &ToolEnv<'_>, args: &Args) -> Result<ToolOutcome
         embedding: None,
     };
     let inserted =
-        env.store.insert_passages(env.ctx, env.agent, vec![passage]).await.map_err(|e| storage_failure(&e))?;
+        env.retrieval.insert_passages(env.ctx, env.agent, vec![passage]).await.map_err(|e| retrieval_failure(&e))?;
     let id = inserted.first().map(|p| p.id.to_string()).unwrap_or_default();
     Ok(ToolOutcome::ok(format!("Saved to archival memory as {id}.")))
 }
@@ -48,10 +48,11 @@ pub(super) async fn search(env: &ToolEnv<'_>, args: &Args) -> Result<ToolOutcome
     };
     let passage_query = PassageQuery { text: query, k: k as u32, filter };
     let found = env
-        .store
-        .search_passages_text(&env.ctx.org, env.agent, &passage_query)
+        .retrieval
+        .search_passages(&env.ctx.org, env.agent, &passage_query, SearchMode::Hybrid)
         .await
-        .map_err(|e| storage_failure(&e))?;
+        .map_err(|e| retrieval_failure(&e))?
+        .results;
     if found.is_empty() {
         return Ok(ToolOutcome::ok("No passages matched."));
     }

@@ -38,6 +38,7 @@ impl ToolOutcome {
 /// What a tool may touch: the store, on behalf of one agent, with the run and step as provenance.
 pub(crate) struct ToolEnv<'a> {
     pub store: &'a dyn Store,
+    pub retrieval: &'a crate::retrieval::Retrieval,
     pub ctx: &'a WriteContext,
     pub agent: AgentId,
 }
@@ -70,6 +71,18 @@ pub(crate) async fn execute(env: &ToolEnv<'_>, offered: &[Builtin], name: &str, 
 }
 
 /// A storage failure as the model should read it: not its fault, try again later.
+/// The tool result for a failed search or insert: storage failures as [`storage_failure`], the rest (an embedding
+/// provider failing, vectors of another model) with their message, which tells the model what happened.
+pub(crate) fn retrieval_failure(error: &crate::error::RuntimeError) -> String {
+    match error {
+        crate::error::RuntimeError::Store(e) => storage_failure(e),
+        other => {
+            tracing::warn!(error = %other, "a retrieval tool call failed");
+            format!("the search could not run: {other}; you may try again later")
+        }
+    }
+}
+
 pub(crate) fn storage_failure(error: &StoreError) -> String {
     tracing::warn!(%error, "a tool call failed in storage");
     "the memory store failed to complete this call; it was not your fault, and you may try again".to_owned()

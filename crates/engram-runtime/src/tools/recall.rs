@@ -1,11 +1,11 @@
 //! `conversation_search`: full history search, in or out of the context window.
 
 use engram_core::message::Role;
-use engram_core::search::MessageSearch;
+use engram_core::search::{MessageSearch, SearchMode};
 use serde_json::json;
 
 use super::args::Args;
-use super::{ToolEnv, ToolOutcome, storage_failure};
+use super::{ToolEnv, ToolOutcome, retrieval_failure};
 
 const DEFAULT_LIMIT: u64 = 10;
 const MAX_LIMIT: u64 = 50;
@@ -33,8 +33,12 @@ pub(super) async fn search(env: &ToolEnv<'_>, args: &Args) -> Result<ToolOutcome
         to: args.opt_time("to", true)?,
         limit: limit as u32,
     };
-    let found =
-        env.store.search_messages_text(&env.ctx.org, env.agent, &search).await.map_err(|e| storage_failure(&e))?;
+    let found = env
+        .retrieval
+        .search_messages(&env.ctx.org, env.agent, &search, SearchMode::Hybrid)
+        .await
+        .map_err(|e| retrieval_failure(&e))?
+        .results;
     if found.is_empty() {
         return Ok(ToolOutcome::ok("No messages matched."));
     }

@@ -5,7 +5,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use engram_core::ValidationError;
 use engram_core::passage::MAX_BATCH;
-use engram_core::search::SearchMode;
 
 use crate::api::path;
 use crate::app::AppState;
@@ -30,7 +29,7 @@ pub async fn create_passage(
 ) -> ApiResult<(StatusCode, Json<PassageBody>)> {
     let agent = path::agent_id(&agent_id)?;
     let new = req.into_domain("")?;
-    let mut inserted = state.store.insert_passages(&caller.write_ctx(), agent, vec![new]).await?;
+    let mut inserted = state.runtime.retrieval().insert_passages(&caller.write_ctx(), agent, vec![new]).await?;
     let passage = inserted.pop().ok_or_else(|| ApiError::Internal("insert returned no passage".into()))?;
     Ok((StatusCode::CREATED, Json(passage.into())))
 }
@@ -59,7 +58,7 @@ pub async fn create_passages_batch(
         .enumerate()
         .map(|(i, item)| item.into_domain(&format!("items[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    let inserted = state.store.insert_passages(&caller.write_ctx(), agent, items).await?;
+    let inserted = state.runtime.retrieval().insert_passages(&caller.write_ctx(), agent, items).await?;
     let ids = inserted.iter().map(|p| p.id.to_string()).collect();
     Ok((StatusCode::CREATED, Json(BatchPassagesResponse { ids })))
 }
@@ -110,12 +109,16 @@ pub async fn delete_passage(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Search the archive. `mode=text` ranks by BM25; filters apply before ranking. `vector` and `hybrid` need an
-/// embedding model and answer 422 `search_mode_unavailable` on a server without one.
+/// Search the archive: `hybrid` (default) fuses BM25 and vector similarity, `vector` ranks by meaning (cosine),
+/// `text` by BM25. Filters apply before ranking. The response's `mode` says how it was ranked: when the agent's
+/// embedding model cannot be used, `hybrid` answers from text alone (`mode: "text"` with a `note`), and `vector`
+/// answers 422 `search_mode_unavailable`.
 #[utoipa::path(get, path = "/v1/agents/{agent_id}/archival/search", tag = "archival",
     params(("agent_id" = String, Path), SearchParams),
     responses((status = 200, body = SearchResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse),
-              (status = 422, description = "Search mode not available", body = ErrorResponse)))]
+              (status = 409, description = "Stored vectors come from another embedding model", body = ErrorResponse),
+              (status = 422, description = "Search mode not available", body = ErrorResponse),
+              (status = 502, description = "The embedding provider failed", body = ErrorResponse)))]
 pub async fn search_passages(
     State(state): State<AppState>,
     caller: Caller,
@@ -124,9 +127,10 @@ pub async fn search_passages(
 ) -> ApiResult<Json<SearchResponse>> {
     let agent = path::agent_id(&agent_id)?;
     let (mode, query) = params.into_query()?;
-    let hits = match mode {
-        SearchMode::Text => state.store.search_passages_text(&caller.org, agent, &query).await?,
-        SearchMode::Vector | SearchMode::Hybrid => return Err(ApiError::SearchModeUnavailable(mode.as_str())),
-    };
-    Ok(Json(SearchResponse { results: hits.into_iter().map(PassageHit::from).collect() }))
+    let found = state.runtime.retrieval().search_passages(&caller.org, agent, &query, mode).await?;
+    Ok(Json(SearchResponse {
+        results: found.results.into_iter().map(PassageHit::from).collect(),
+        mode: found.mode.as_str(),
+        note: found.note,
+    }))
 }

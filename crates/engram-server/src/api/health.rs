@@ -20,8 +20,11 @@ pub struct HealthBody {
     pub storage: &'static str,
     /// The default embedding model given to new agents.
     pub embedding_model: String,
-    /// Whether vector and hybrid search are available (they need a loaded embedding model).
+    /// Whether vector and hybrid search are available for agents on the default embedding model.
     pub semantic_search: bool,
+    /// Why semantic search is unavailable, and what to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding_note: Option<String>,
     /// True in local mode: no API keys, loopback only.
     pub local_mode: bool,
 }
@@ -31,12 +34,14 @@ pub struct HealthBody {
     responses((status = 200, body = HealthBody), (status = 503, body = crate::wire::common::ErrorResponse)))]
 pub async fn health(State(state): State<AppState>) -> ApiResult<Json<HealthBody>> {
     state.store.ping().await?;
+    let embedder = state.runtime.retrieval().embedders().get(&state.default_embedding);
     Ok(Json(HealthBody {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         storage: state.store.backend(),
         embedding_model: state.default_embedding.to_string(),
-        semantic_search: false,
+        semantic_search: embedder.is_ok(),
+        embedding_note: embedder.err().map(|e| e.to_string()),
         local_mode: state.auth.local_mode(),
     }))
 }

@@ -26,7 +26,8 @@ pub async fn list_messages(
     Ok(Json(ListResponse::from_page(page, MessageBody::from)))
 }
 
-/// Search all of the agent's messages, in or out of the context window (the engine behind `conversation_search`).
+/// Search all of the agent's messages, in or out of the context window (the engine behind `conversation_search`):
+/// `hybrid` (default), `vector` or `text`, as for archival search.
 #[utoipa::path(get, path = "/v1/agents/{agent_id}/messages/search", tag = "messages",
     params(("agent_id" = String, Path), MessageSearchParams),
     responses((status = 200, body = MessageSearchResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
@@ -37,9 +38,12 @@ pub async fn search_messages(
     ApiQuery(params): ApiQuery<MessageSearchParams>,
 ) -> ApiResult<Json<MessageSearchResponse>> {
     let agent = path::agent_id(&agent_id)?;
-    let search = params.into_search()?;
-    let found = state.store.search_messages_text(&caller.org, agent, &search).await?;
-    let results =
-        found.into_iter().map(|hit| MessageHit { message: MessageBody::from(hit.item), score: hit.score }).collect();
-    Ok(Json(MessageSearchResponse { results }))
+    let (mode, search) = params.into_search()?;
+    let found = state.runtime.retrieval().search_messages(&caller.org, agent, &search, mode).await?;
+    let results = found
+        .results
+        .into_iter()
+        .map(|hit| MessageHit { message: MessageBody::from(hit.item), score: hit.score })
+        .collect();
+    Ok(Json(MessageSearchResponse { results, mode: found.mode.as_str(), note: found.note }))
 }

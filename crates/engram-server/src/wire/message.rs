@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use engram_core::ValidationError;
 use engram_core::id::MessageId;
 use engram_core::message::{Message, MessageQuery, Order, Role};
-use engram_core::search::{DEFAULT_K, MAX_QUERY_CHARS, MessageSearch, check_k};
+use engram_core::search::{DEFAULT_K, MAX_QUERY_CHARS, MessageSearch, SearchMode, check_k};
 use engram_core::text::{check_max_chars, check_not_blank};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -116,10 +116,14 @@ pub struct MessageSearchParams {
     pub to: Option<String>,
     /// 1..=100, default 10.
     pub limit: Option<String>,
+    /// `hybrid` (default), `vector` or `text`.
+    pub mode: Option<String>,
 }
 
 impl MessageSearchParams {
-    pub fn into_search(self) -> Result<MessageSearch, ValidationError> {
+    /// The search and its mode.
+    pub fn into_search(self) -> Result<(SearchMode, MessageSearch), ValidationError> {
+        let mode = self.mode.as_deref().map(|m| SearchMode::parse("mode", m)).transpose()?.unwrap_or_default();
         let text = self.q.unwrap_or_default();
         check_not_blank("q", &text)?;
         check_max_chars("q", &text, MAX_QUERY_CHARS)?;
@@ -127,13 +131,14 @@ impl MessageSearchParams {
             None => DEFAULT_K,
             Some(t) => check_k("limit", parse_int("limit", t)?)?,
         };
-        Ok(MessageSearch {
+        let search = MessageSearch {
             text,
             role: self.role.as_deref().map(|r| Role::parse("role", r)).transpose()?,
             from: self.from.as_deref().map(|t| parse_time("from", t)).transpose()?,
             to: self.to.as_deref().map(|t| parse_time("to", t)).transpose()?,
             limit,
-        })
+        };
+        Ok((mode, search))
     }
 }
 
@@ -149,4 +154,9 @@ pub struct MessageHit {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageSearchResponse {
     pub results: Vec<MessageHit>,
+    /// How the results were ranked: `hybrid`, `vector` or `text` (see the archival search).
+    #[schema(value_type = String, example = "hybrid")]
+    pub mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }

@@ -181,4 +181,10 @@ impl From<Scored<Passage>> for PassageHit {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResponse {
     pub results: Vec<PassageHit>,
+    /// How the results were ranked: `hybrid`, `vector` or `text`. A hybrid search answers `text` when the agent's
+    /// embedding model cannot be used, with `note` saying why.
+    #[schema(value_type = String, example = "hybrid")]
+    pub mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }

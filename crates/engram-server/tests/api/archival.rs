@@ -93,16 +93,24 @@ async fn text_search_ranks_and_filters() {
 }
 
 #[tokio::test]
-async fn semantic_modes_are_refused_until_a_model_is_loaded() {
+async fn without_a_model_hybrid_answers_from_text_and_says_so_and_vector_is_refused() {
     let s = TestServer::spawn().await;
     let id = agent(&s).await;
-    for q in ["q=cats&mode=vector", "q=cats&mode=hybrid", "q=cats"] {
+    let r = s.post(&format!("/v1/agents/{id}/archival"), json!({"text": "Cats purr when content."})).await;
+    assert_eq!(r.status, 201, "a passage is stored without a vector when no model is loaded: {}", r.text);
+    for q in ["q=cats&mode=hybrid", "q=cats"] {
         let r = s.get(&format!("/v1/agents/{id}/archival/search?{q}")).await;
-        assert_eq!((r.status, r.code()), (422, "search_mode_unavailable"), "{q}");
-        assert!(r.body["error"]["message"].as_str().unwrap().contains("mode=text"));
+        assert_eq!(r.status, 200, "{q}: {}", r.text);
+        assert_eq!(r.body["mode"], "text", "{q}: a text ranking is never presented as hybrid");
+        assert!(r.body["note"].as_str().unwrap().contains("semantic search unavailable"), "{}", r.text);
+        assert_eq!(r.body["results"].as_array().unwrap().len(), 1);
     }
+    let r = s.get(&format!("/v1/agents/{id}/archival/search?q=cats&mode=vector")).await;
+    assert_eq!((r.status, r.code()), (422, "search_mode_unavailable"), "{}", r.text);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("unavailable"), "{}", r.text);
     let health = s.get("/v1/health").await;
     assert_eq!(health.body["semantic_search"], false);
+    assert!(health.body["embedding_note"].as_str().unwrap().contains("all-minilm-l6-v2"), "{}", health.text);
 }
 
 #[tokio::test]

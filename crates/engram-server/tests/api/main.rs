@@ -13,6 +13,7 @@ mod errors;
 mod idempotency;
 mod meta;
 mod paging;
+mod retrieval;
 mod runs;
 mod streaming;
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Sqlite, SqliteConnection};
 
-use engram_core::agent::{Agent, AgentConfig, AgentFilter, AgentPatch, NewAgent, ToolName};
+use engram_core::agent::{Agent, AgentConfig, AgentFilter, AgentPatch, ModelRef, NewAgent, ToolName};
 use engram_core::audit::{Action, TargetKind, VersionHash, WriteContext};
 use engram_core::block::BlockLabel;
 use engram_core::commitment::Salt;
@@ -210,6 +210,9 @@ pub(super) async fn update(
     let Salted { item: current, salt } = require_row(&mut tx, &ctx.org, &agent_id).await?;
     let mut config = current.config.clone();
     if patch.apply_to(&mut config) {
+        if config.embedding != current.config.embedding {
+            refuse_embedding_change(&mut tx, &agent_id, &current.config.embedding).await?;
+        }
         let version = current.version + 1;
         update_row(&mut tx, &agent_id, &config, version, now).await?;
         let before = commitment(current.version, &salt, &current.config);
@@ -227,6 +230,25 @@ pub(super) async fn update(
     let agent = require(&mut tx, &ctx.org, &agent_id).await?;
     tx.commit().await?;
     Ok(agent)
+}
+
+/// An agent's embedding model cannot change while it has vectors: they could no longer be compared with new ones.
+async fn refuse_embedding_change(
+    conn: &mut sqlx::SqliteConnection,
+    agent_id: &str,
+    model: &ModelRef,
+) -> Result<(), StoreError> {
+    let embedded: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM passages WHERE agent_id = ?1 AND embedding IS NOT NULL) \
+         OR EXISTS (SELECT 1 FROM messages WHERE agent_id = ?1 AND embedding IS NOT NULL)",
+    )
+    .bind(agent_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if embedded {
+        return Err(StoreError::EmbeddingInUse { model: model.to_string() });
+    }
+    Ok(())
 }
 
 pub(super) async fn delete(store: &SqliteStore, ctx: &WriteContext, id: AgentId) -> Result<(), StoreError> {
@@ -263,5 +285,6 @@ pub(super) async fn delete(store: &SqliteStore, ctx: &WriteContext, id: AgentId)
         attachments::delete_row(&mut tx, ctx, row, Some(&agent_id), now).await?;
     }
     tx.commit().await?;
+    store.inner.vectors.forget_agent(&agent_id);
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! All writes go through a pool of exactly one connection, so writers queue inside the process instead of fighting
 //! over SQLite's file lock (no "database is locked" can reach a client); reads use a separate pool of read-only
 //! connections that see the last committed state through WAL. The per-object modules (`agents`, `blocks`,
-//! `attachments`, `passages`, `search`, `messages`, `compaction`, `recall`, `runs`, `idempotency`) hold the SQL; `audit` holds the one helper that
+//! `attachments`, `passages`, `search`, `messages`, `compaction`, `recall`, `runs`, `idempotency`, `embeddings`,
+//! `vector_search`) hold the SQL; `vectors` keeps the in-memory vector indexes derived from it; `audit` holds the one helper that
 //! records an audit event; `rows` decodes rows into domain types; `store_impl` wires them to the [`Store`] trait.
 //!
 //! [`Store`]: crate::Store
@@ -13,6 +14,7 @@ mod attachments;
 mod audit;
 mod blocks;
 mod compaction;
+mod embeddings;
 mod idempotency;
 mod messages;
 mod passages;
@@ -21,6 +23,8 @@ mod rows;
 mod runs;
 mod search;
 mod store_impl;
+mod vector_search;
+mod vectors;
 mod window;
 
 use std::path::{Path, PathBuf};
@@ -83,6 +87,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     /// Monotonic within one millisecond, so ids sort by creation even when several are made at once.
     ids: Mutex<Generator>,
+    /// Per-agent vector indexes, derived from the database and kept in step by the write paths.
+    vectors: vectors::VectorCache,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -137,7 +143,14 @@ impl SqliteStore {
                 return Err(e.into());
             }
         };
-        let inner = Inner { path, writer, reader, clock: options.clock, ids: Mutex::new(Generator::new()) };
+        let inner = Inner {
+            path,
+            writer,
+            reader,
+            clock: options.clock,
+            ids: Mutex::new(Generator::new()),
+            vectors: vectors::VectorCache::default(),
+        };
         Ok(Self { inner: Arc::new(inner) })
     }
 

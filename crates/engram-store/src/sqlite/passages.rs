@@ -10,6 +10,7 @@ use engram_core::passage::{MAX_BATCH, NewPassage, Passage};
 
 use super::audit::{self, Event, new_salt, version_hash};
 use super::rows::{self, PASSAGE_COLUMNS, Salted, encode_vector, micros, stored_time, tags_json};
+use super::vectors::{self, Kind, NewVector, RowAttr};
 use super::{SqliteStore, agents, parse_cursor};
 use crate::error::StoreError;
 
@@ -30,7 +31,9 @@ pub(super) async fn insert(
     let now = store.now();
     let agent_id = agent.to_string();
     agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
+    check_models(&mut tx, &agent_id, &passages).await?;
     let mut inserted = Vec::with_capacity(passages.len());
+    let mut vectors = Vec::new();
     for new in passages {
         let id = PassageId::from_ulid(store.next_ulid());
         let id_text = id.to_string();
@@ -72,6 +75,10 @@ pub(super) async fn insert(
             after: Some(&after),
         };
         audit::record(&mut tx, ctx, now, event).await?;
+        if let Some(embedding) = new.embedding {
+            let attr = RowAttr { time: micros(created_at), role: 0 };
+            vectors.push(NewVector { key: pk, model: embedding.model, vector: embedding.vector, attr });
+        }
         inserted.push(Passage {
             id,
             agent_id: agent,
@@ -83,7 +90,40 @@ pub(super) async fn insert(
         });
     }
     tx.commit().await?;
+    store.inner.vectors.after_insert(Kind::Passages, &agent_id, vectors).await;
     Ok(inserted)
+}
+
+/// Refuses vectors that cannot be compared with each other or with the agent's stored ones.
+async fn check_models(
+    conn: &mut sqlx::SqliteConnection,
+    agent_id: &str,
+    passages: &[NewPassage],
+) -> Result<(), StoreError> {
+    let mut embeddings = passages.iter().filter_map(|p| p.embedding.as_ref());
+    let Some(first) = embeddings.next() else { return Ok(()) };
+    let dim = first.vector.len();
+    if let Some(other) = embeddings.find(|e| e.model != first.model || e.vector.len() != dim) {
+        return Err(StoreError::EmbeddingMismatch {
+            kind: "passages",
+            what: "batch",
+            stored_model: first.model.clone(),
+            stored_dim: dim,
+            model: other.model.clone(),
+            dim: other.vector.len(),
+        });
+    }
+    match vectors::other_model(conn, Kind::Passages, agent_id, &first.model, dim).await? {
+        Some((stored_model, stored_dim)) => Err(StoreError::EmbeddingMismatch {
+            kind: "passages",
+            what: "new passage",
+            stored_model,
+            stored_dim,
+            model: first.model.clone(),
+            dim,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The passage `id` of an agent (already known to be in the caller's organisation), or `NotFound("passage")`.
@@ -150,7 +190,10 @@ pub(super) async fn delete(
     agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
     let Salted { item: passage, salt } = require(&mut tx, &agent_id, id, false).await?;
     let id_text = id.to_string();
-    sqlx::query("DELETE FROM passages WHERE id = ?1").bind(&id_text).execute(&mut *tx).await?;
+    let pk: i64 = sqlx::query_scalar("DELETE FROM passages WHERE id = ?1 RETURNING pk")
+        .bind(&id_text)
+        .fetch_one(&mut *tx)
+        .await?;
     let before = version_hash(1, &salt, passage.text.as_bytes());
     let event = Event {
         action: Action::PassageDelete,
@@ -162,6 +205,7 @@ pub(super) async fn delete(
     };
     audit::record(&mut tx, ctx, now, event).await?;
     tx.commit().await?;
+    store.inner.vectors.after_delete(Kind::Passages, &agent_id, pk).await;
     Ok(())
 }
 

@@ -10,18 +10,18 @@ use engram_core::id::{AgentId, BlockId, MessageId, PassageId, RunId};
 use engram_core::message::{Message, MessageQuery, NewMessage};
 use engram_core::org::OrgId;
 use engram_core::page::{Page, PageRequest};
-use engram_core::passage::{NewPassage, Passage};
+use engram_core::passage::{Embedding, NewPassage, Passage};
 use engram_core::run::{NewStep, Run, RunOutcome, RunStatus};
 use engram_core::search::{MessageSearch, PassageQuery, Scored};
 use serde_json::Value;
 
 use super::{
-    SqliteStore, agents, attachments, audit, blocks, compaction, idempotency, messages, passages, recall, runs, search,
-    window,
+    SqliteStore, agents, attachments, audit, blocks, compaction, embeddings, idempotency, messages, passages, recall,
+    runs, search, vector_search, window,
 };
 use crate::error::StoreError;
 use crate::idempotency::IdempotencyBegin;
-use crate::store::{AuditQuery, MessageCounts, Store, WindowSnapshot};
+use crate::store::{AuditQuery, EmbeddingTarget, MessageCounts, PendingEmbedding, Store, WindowSnapshot};
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -159,6 +159,16 @@ impl Store for SqliteStore {
         search::passages_text(self, org, agent, query).await
     }
 
+    async fn search_passages_vector(
+        &self,
+        org: &OrgId,
+        agent: AgentId,
+        query: &PassageQuery,
+        embedding: &Embedding,
+    ) -> Result<Vec<Scored<Passage>>, StoreError> {
+        vector_search::passages(self, org, agent, query, embedding).await
+    }
+
     async fn count_passages(&self, org: &OrgId, agent: AgentId) -> Result<u64, StoreError> {
         passages::count(self, org, agent).await
     }
@@ -210,6 +220,28 @@ impl Store for SqliteStore {
 
     async fn load_window(&self, org: &OrgId, agent: AgentId, tag_limit: u32) -> Result<WindowSnapshot, StoreError> {
         window::load(self, org, agent, tag_limit).await
+    }
+
+    async fn search_messages_vector(
+        &self,
+        org: &OrgId,
+        agent: AgentId,
+        query: &MessageSearch,
+        embedding: &Embedding,
+    ) -> Result<Vec<Scored<Message>>, StoreError> {
+        vector_search::messages(self, org, agent, query, embedding).await
+    }
+
+    async fn pending_embeddings(
+        &self,
+        agent: Option<(&OrgId, AgentId)>,
+        limit: u32,
+    ) -> Result<Vec<PendingEmbedding>, StoreError> {
+        embeddings::pending(self, agent, limit).await
+    }
+
+    async fn set_embeddings(&self, items: Vec<(EmbeddingTarget, Embedding)>) -> Result<u64, StoreError> {
+        embeddings::set(self, items).await
     }
 
     async fn list_passage_tags(&self, org: &OrgId, agent: AgentId, limit: u32) -> Result<Vec<String>, StoreError> {

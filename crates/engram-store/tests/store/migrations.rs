@@ -98,10 +98,16 @@ async fn a_schema_1_data_dir_is_upgraded() {
     let agent = store.create_agent(&ctx(&org), new_agent("Ada")).await.must("create agent");
     store.close().await;
 
-    // Take the file back to what the first release left: no runs tables and only migration 1 recorded.
+    // Take the file back to what the first release left: no runs tables, no message embedding model, and only
+    // migration 1 recorded.
     {
         let mut conn = raw(tmp.path()).await;
         let downgrade = [
+            "DROP INDEX passages_unembedded",
+            "DROP INDEX messages_unembedded",
+            "DROP INDEX passages_embedding_model",
+            "DROP INDEX messages_embedding_model",
+            "ALTER TABLE messages DROP COLUMN embedding_model",
             "DROP TABLE steps",
             "DROP TABLE runs",
             "DROP TRIGGER audit_events_seq",

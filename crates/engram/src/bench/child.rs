@@ -2,6 +2,7 @@
 //! directory of its own and a clean environment, found by its `listening on http://…` log line, measured through
 //! `/proc`, and stopped with SIGTERM.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
@@ -29,6 +30,12 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn start(data_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(data_dir, &[]).await
+    }
+
+    /// Starts a server with some environment variables set on top of the clean environment (for options the
+    /// benchmark chooses on purpose, such as the embedding model directory).
+    pub async fn start_with(data_dir: &Path, env: &[(&str, OsString)]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find the current executable")?;
         let mut command = Command::new(exe);
         command
@@ -41,6 +48,9 @@ impl ServerProcess {
         // The benchmark measures the defaults, not whatever the caller's shell configures.
         for option in OPTIONS {
             command.env_remove(option.env);
+        }
+        for (name, value) in env {
+            command.env(name, value);
         }
         let spawned_at = Instant::now();
         let mut child = command.spawn().context("cannot start `engram serve`")?;

@@ -1,9 +1,12 @@
 //! `engram bench api`: end-to-end figures for a server started from this very executable — cold start, idle and
 //! loaded memory, and client-side latency of common requests on loopback with one keep-alive connection used
-//! sequentially. `child` runs the server, `workload` makes the data, `stats` computes percentiles and `report`
-//! prints the table.
+//! sequentially. `child` runs the server, `http` sends the requests, `workload` makes the data, `stats` computes
+//! percentiles and `report` prints the table. `engram bench locomo` (in `locomo`) measures retrieval quality on the
+//! LoCoMo conversations with the same server and client.
 
 mod child;
+mod http;
+mod locomo;
 mod report;
 mod stats;
 mod workload;
@@ -16,16 +19,17 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use child::ServerProcess;
+use http::{Api, WARM_UP, url_encode};
 use report::{Report, Row};
 use stats::Summary;
 use workload::Rng;
+
+pub use locomo::{LocomoBenchArgs, run_locomo};
 
 /// Cold starts measured; the report gives their median.
 const COLD_STARTS: usize = 5;
 /// Passages per batch request while loading.
 const BATCH_SIZE: usize = 500;
-/// Requests of each kind sent before measuring, to warm connections and caches.
-const WARM_UP: usize = 20;
 
 #[derive(Debug, Args)]
 pub struct ApiBenchArgs {
@@ -176,56 +180,4 @@ async fn measure(
     let loaded_rss = server.rss_mib()?;
     report.value(&format!("RSS after loading {total} passages"), format!("{loaded_rss:.1} MiB"), json!(loaded_rss));
     Ok(())
-}
-
-/// Percent-encodes a query parameter value.
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The server under measurement.
-struct Api<'a> {
-    http: &'a reqwest::Client,
-    base: String,
-}
-
-impl Api<'_> {
-    /// One request; fails on a non-2xx answer. Returns the JSON body (`Null` when empty).
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut request = self.http.request(method.clone(), format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.with_context(|| format!("{method} {path}"))?;
-        let status = response.status();
-        let bytes = response.bytes().await.with_context(|| format!("{method} {path}"))?;
-        if !status.is_success() {
-            bail!("{method} {path} answered {status}: {}", String::from_utf8_lossy(&bytes));
-        }
-        if bytes.is_empty() { Ok(Value::Null) } else { Ok(serde_json::from_slice(&bytes)?) }
-    }
-
-    /// Sends `WARM_UP` unmeasured requests then `n` measured ones, made by `request(i)`, one after another, and
-    /// times each from send to the last byte of the body.
-    async fn timed(
-        &self,
-        n: usize,
-        request: impl Fn(usize) -> (Method, String, Option<Value>),
-    ) -> anyhow::Result<Summary> {
-        let mut samples = Vec::with_capacity(n);
-        for i in 0..WARM_UP + n {
-            let (method, path, body) = request(i);
-            let started = Instant::now();
-            self.call(method, &path, body).await?;
-            if i >= WARM_UP {
-                samples.push(started.elapsed());
-            }
-        }
-        Summary::of(&samples).ok_or_else(|| anyhow!("no samples"))
-    }
 }

@@ -36,24 +36,10 @@ pub struct Report {
 
 impl Report {
     pub fn new(args: &ApiBenchArgs) -> Self {
-        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|info| {
-                info.lines()
-                    .find_map(|line| line.strip_prefix("model name").and_then(|rest| rest.split_once(':')))
-                    .map(|(_, model)| model.trim().to_owned())
-            })
-            .unwrap_or_else(|| "unknown CPU".to_owned());
-        let build = if cfg!(debug_assertions) { "debug build" } else { "release build" };
+        let (machine, cpus) = machine();
         Self {
             command: format!("engram bench api --passages {} --requests {}", args.passages, args.requests),
-            machine: format!(
-                "{cpus} CPUs (nproc), {cpu_model}, {} {}; engram {} ({build})",
-                std::env::consts::OS,
-                std::env::consts::ARCH,
-                env!("CARGO_PKG_VERSION")
-            ),
+            machine,
             cpus,
             rows: Vec::new(),
             values: Vec::new(),
@@ -106,6 +92,27 @@ impl Report {
     }
 }
 
-fn ms(duration: Duration) -> String {
+/// A line describing the machine and build, and the number of CPUs.
+pub fn machine() -> (String, usize) {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name").and_then(|rest| rest.split_once(':')))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let build = if cfg!(debug_assertions) { "debug build" } else { "release build" };
+    let line = format!(
+        "{cpus} CPUs (nproc), {cpu_model}, {} {}; engram {} ({build})",
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        env!("CARGO_PKG_VERSION")
+    );
+    (line, cpus)
+}
+
+pub fn ms(duration: Duration) -> String {
     format!("{:.2} ms", millis(duration))
 }

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use engram_embed::{EmbedProviderConfig, EmbeddersConfig};
 use engram_llm::{ProviderConfig, ProvidersConfig, RetryPolicy};
 use engram_runtime::RuntimeConfig;
 use engram_server::{ApiKeyConfig, ServerConfig};
@@ -18,8 +19,8 @@ use serde_json::{Value, json};
 pub use layers::Source;
 use options::{
     ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, API_KEYS, BODY_LIMIT_BYTES, COMPACTION_THRESHOLD, DATA_DIR,
-    IDEMPOTENCY_TTL_SECS, LISTEN, LOG, LOG_FORMAT, MAX_STEPS, MODEL_MAX_RETRIES, MODEL_TIMEOUT_SECS, OLLAMA_BASE_URL,
-    OPENAI_API_KEY, OPENAI_BASE_URL, option,
+    EMBEDDING_MODEL_DIR, IDEMPOTENCY_TTL_SECS, LISTEN, LOG, LOG_FORMAT, MAX_STEPS, MODEL_MAX_RETRIES,
+    MODEL_TIMEOUT_SECS, OLLAMA_BASE_URL, OPENAI_API_KEY, OPENAI_BASE_URL, option,
 };
 pub use options::{ConfigFlags, OPTIONS, docs_markdown};
 use values::Raw;
@@ -43,6 +44,8 @@ const MIN_COMPACTION_THRESHOLD: f64 = 0.5;
 pub struct Settings {
     /// Directory holding the database.
     pub data_dir: PathBuf,
+    /// Directory of the local embedding model.
+    pub embedding_model_dir: PathBuf,
     /// Address to bind.
     pub listen: SocketAddr,
     /// Largest accepted request body.
@@ -69,10 +72,33 @@ impl Settings {
             api_keys: self.api_keys.clone(),
             idempotency_ttl: self.idempotency_ttl,
             providers: self.providers.clone(),
+            embedders: self.embedders_config(),
             runtime: self.runtime.clone(),
             ..ServerConfig::default()
         }
     }
+}
+
+impl Settings {
+    /// The embedding models: the local one from its directory; OpenAI and Ollama embeddings at the same base URLs,
+    /// with the same keys and timeouts, as their chat models.
+    fn embedders_config(&self) -> EmbeddersConfig {
+        let provider = |p: &ProviderConfig| EmbedProviderConfig {
+            base_url: p.base_url.clone(),
+            api_key: p.api_key.clone(),
+            timeout: p.timeout,
+        };
+        EmbeddersConfig {
+            model_dir: Some(self.embedding_model_dir.clone()),
+            openai: provider(&self.providers.openai),
+            ollama: provider(&self.providers.ollama),
+        }
+    }
+}
+
+/// Where the local embedding model is when `embedding_model_dir` is not set.
+pub fn default_model_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("models").join("all-minilm-l6-v2")
 }
 
 /// What `config show` prints in place of a secret that is set.
@@ -99,6 +125,10 @@ pub fn resolve(flags: &ConfigFlags) -> anyhow::Result<Resolved> {
     let required = |raw: Option<Raw>, key: &str| raw.ok_or_else(|| anyhow::anyhow!("no value for `{key}`"));
 
     let data_dir = values::data_dir(&required(get(DATA_DIR), DATA_DIR)?)?;
+    let embedding_model_dir = match get(EMBEDDING_MODEL_DIR) {
+        Some(raw) => values::directory(&raw, "embedding model directory")?,
+        None => default_model_dir(&data_dir),
+    };
     let listen = values::listen(&required(get(LISTEN), LISTEN)?)?;
     let body_limit =
         values::positive(&required(get(BODY_LIMIT_BYTES), BODY_LIMIT_BYTES)?, "body limit", "bytes", MAX_BODY_LIMIT)?;
@@ -166,6 +196,7 @@ pub fn resolve(flags: &ConfigFlags) -> anyhow::Result<Resolved> {
 
     let settings = Settings {
         data_dir,
+        embedding_model_dir,
         listen,
         body_limit_bytes: usize::try_from(body_limit)?,
         idempotency_ttl: Duration::from_secs(ttl),
@@ -191,6 +222,7 @@ pub fn show(flags: &ConfigFlags, json: bool) -> anyhow::Result<()> {
     let redacted = |key: &Option<String>| key.as_ref().map_or(Value::Null, |_| json!(REDACTED));
     let rows = [
         (DATA_DIR, json!(settings.data_dir.display().to_string())),
+        (EMBEDDING_MODEL_DIR, json!(settings.embedding_model_dir.display().to_string())),
         (LISTEN, json!(settings.listen.to_string())),
         (BODY_LIMIT_BYTES, json!(settings.body_limit_bytes)),
         (IDEMPOTENCY_TTL_SECS, json!(settings.idempotency_ttl.as_secs())),

@@ -28,6 +28,7 @@ pub struct ConfigOption {
 /// Key of the option naming the config file.
 pub const CONFIG: &str = "config";
 pub const DATA_DIR: &str = "data_dir";
+pub const EMBEDDING_MODEL_DIR: &str = "embedding_model_dir";
 pub const LISTEN: &str = "listen";
 pub const BODY_LIMIT_BYTES: &str = "body_limit_bytes";
 pub const IDEMPOTENCY_TTL_SECS: &str = "idempotency_ttl_secs";
@@ -64,6 +65,18 @@ pub const OPTIONS: &[ConfigOption] = &[
         value_name: "DIR",
         default: Some("./engram-data"),
         help: "Directory holding the SQLite database; created if missing.",
+        secret: false,
+    },
+    ConfigOption {
+        key: EMBEDDING_MODEL_DIR,
+        in_file: true,
+        env: "ENGRAM_EMBEDDING_MODEL_DIR",
+        flag: Some("embedding-model-dir"),
+        value_name: "DIR",
+        default: None,
+        help: "Directory of the local embedding model all-MiniLM-L6-v2 (`model.safetensors`, `tokenizer.json`, \
+               `config.json`; `scripts/fetch-model DIR` installs it). Default: `models/all-minilm-l6-v2` in the \
+               data directory. Without it engram runs, with text search only.",
         secret: false,
     },
     ConfigOption {
@@ -325,6 +338,7 @@ mod tests {
         let keys = [
             CONFIG,
             DATA_DIR,
+            EMBEDDING_MODEL_DIR,
             LISTEN,
             BODY_LIMIT_BYTES,
             IDEMPOTENCY_TTL_SECS,

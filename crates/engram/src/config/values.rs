@@ -43,9 +43,14 @@ fn text(raw: &Raw, what: &str) -> anyhow::Result<String> {
 }
 
 pub fn data_dir(raw: &Raw) -> anyhow::Result<PathBuf> {
-    let text = text(raw, "data directory")?;
+    directory(raw, "data directory")
+}
+
+/// A directory path; `what` names it in errors.
+pub fn directory(raw: &Raw, what: &str) -> anyhow::Result<PathBuf> {
+    let text = text(raw, what)?;
     if text.trim().is_empty() {
-        return Err(invalid("data directory", &text, &raw.source, "must not be empty"));
+        return Err(invalid(what, &text, &raw.source, "must not be empty"));
     }
     Ok(PathBuf::from(text))
 }
