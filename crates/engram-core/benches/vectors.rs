@@ -2,7 +2,7 @@
 //! time, memory, latency percentiles and recall@10 against the exact answer, printed as markdown tables.
 //!
 //! `cargo bench -p engram-core --bench vectors -- [--sizes 10000,100000,1000000] [--queries 200] [--dim 384]
-//! [--data clustered|isotropic|uniform] [--ef 64,128] [--m 16] [--ef-construction 128] [--threads 2]`
+//! [--data clustered|isotropic|uniform] [--ef auto,64,128] [--m 16] [--ef-construction 100] [--threads 2] [--quick]`
 
 #[path = "../src/vector/synthetic.rs"]
 mod synthetic;
@@ -23,6 +23,8 @@ struct Options {
     m: usize,
     ef_construction: usize,
     threads: usize,
+    /// Skip the f32 reference scans and the two-thread scans (graph tuning runs).
+    quick: bool,
 }
 
 fn list(value: &str) -> Vec<usize> {
@@ -35,12 +37,14 @@ fn options() -> Options {
         queries: 200,
         dim: 384,
         data: "clustered".into(),
-        ef: vec![64, 128],
+        ef: vec![0],
         m: HnswParams::default().m,
         ef_construction: HnswParams::default().ef_construction,
         threads: 2,
+        quick: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
+    options.quick = args.iter().any(|arg| arg == "--quick");
     for pair in args.windows(2) {
         let value = pair[1].as_str();
         match pair[0].as_str() {
@@ -48,7 +52,12 @@ fn options() -> Options {
             "--queries" => options.queries = list(value).first().copied().unwrap_or(200),
             "--dim" => options.dim = list(value).first().copied().unwrap_or(384),
             "--data" => options.data = value.to_owned(),
-            "--ef" => options.ef = list(value),
+            "--ef" => {
+                options.ef = value
+                    .split(',')
+                    .filter_map(|part| if part == "auto" { Some(0) } else { part.parse().ok() })
+                    .collect()
+            }
             "--m" => options.m = list(value).first().copied().unwrap_or(16),
             "--ef-construction" => options.ef_construction = list(value).first().copied().unwrap_or(128),
             "--threads" => options.threads = list(value).first().copied().unwrap_or(2),
@@ -105,6 +114,7 @@ fn main() {
     let options = options();
     let shape = shape(&options.data);
     let dim = options.dim;
+    // Attribute buckets 0..100; a filter `bucket < below` accepts `below`% of rows.
     let filters: [(&str, u32); 3] = [("none", 100), ("10%", 10), ("1%", 1)];
     let mut builds = Vec::new();
     let mut rows = Vec::new();
@@ -112,6 +122,7 @@ fn main() {
         eprintln!("n = {n}: generating {} data", options.data);
         let data = points(n, dim, shape, 1, options.threads);
         let queries = queries_near(&data, dim, options.queries, shape, 2);
+        let reference_queries = &queries[..queries.len().min(50 * dim)];
         let mut rng = Rng::new(3);
         let buckets: Vec<u32> = (0..n).map(|_| rng.below(100) as u32).collect();
         let config = IndexConfig {
@@ -123,47 +134,57 @@ fn main() {
         };
         let mut index = VectorIndex::new(dim, config);
         let start = Instant::now();
-        let loaded =
-            index.extend(data.chunks_exact(dim).zip(&buckets).enumerate().map(|(key, (row, &b))| (key as i64, row, b)));
+        let rows_in = data.chunks_exact(dim).zip(&buckets).enumerate().map(|(key, (row, &b))| (key as i64, row, b));
+        let loaded = index.extend(rows_in);
         let load = start.elapsed();
-        drop(data);
         if let Err(error) = loaded {
             eprintln!("load failed: {error}");
             return;
         }
+        drop(data);
         let set_bytes = index.memory_bytes();
         eprintln!("n = {n}: exact scans");
         let mut truths = Vec::new();
         for &(filter, below) in &filters {
-            for threads in [1, options.threads.max(2)] {
+            let thread_counts: &[usize] = if options.quick { &[1] } else { &[1, options.threads.max(2)] };
+            for &threads in thread_counts {
+                let (times, _) = run(if options.quick { &[] } else { reference_queries }, dim, |query| {
+                    let hits = index.vectors().full_scan_threads(query, K, threads, |_, &b| b < below);
+                    hits.iter().map(|hit| hit.key).collect()
+                });
+                if !times.is_empty() {
+                    let (p50, p95) = percentiles(times);
+                    rows.push(format!(
+                        "| {n} | {filter} | exact, f32 scan | {threads} thr | {p50:.2} | {p95:.2} | 1.000 |"
+                    ));
+                }
                 let (times, answers) = run(&queries, dim, |query| {
                     let hits = index.vectors().exact_search_threads(query, K, threads, |_, &b| b < below);
                     hits.iter().map(|hit| hit.key).collect()
                 });
                 let (p50, p95) = percentiles(times);
-                rows.push(format!("| {n} | {filter} | exact scan | {threads} thr | {p50:.2} | {p95:.2} | 1.000 |"));
+                rows.push(format!(
+                    "| {n} | {filter} | exact, code-pruned | {threads} thr | {p50:.2} | {p95:.2} | 1.000 |"
+                ));
                 if threads == 1 {
                     truths.push(answers);
                 }
             }
+        }
+        if options.ef.is_empty() {
+            // `--ef ''`: exact scans only.
+            continue;
         }
         eprintln!("n = {n}: building the graph");
         let start = Instant::now();
         index.set_ann_threshold(0);
         let build = start.elapsed();
         let graph_bytes = index.memory_bytes() - set_bytes;
-        builds.push(format!(
-            "| {n} | {} | {:.1} | {:.1} | {:.0} | {:.0} |",
-            options.data,
-            load.as_secs_f64(),
-            build.as_secs_f64(),
-            mib(set_bytes),
-            mib(graph_bytes)
-        ));
         let auto_threshold = index.config().exact_filtered_max_rows;
         for &ef in &options.ef {
             index.set_ef_search(ef);
-            eprintln!("n = {n}: graph searches, ef {ef}");
+            let setting = if ef == 0 { format!("ef auto = {}", index.ef_search()) } else { format!("ef {ef}") };
+            eprintln!("n = {n}: graph searches, {setting}");
             for (&(filter, below), truth) in filters.iter().zip(&truths) {
                 for path in [SearchPath::Approximate, SearchPath::Auto] {
                     if path == SearchPath::Auto && filter == "none" {
@@ -175,40 +196,44 @@ fn main() {
                             Err(_) => Vec::new(),
                         });
                     let (p50, p95) = percentiles(times);
-                    let method = if path == SearchPath::Auto {
-                        let exact = n * below as usize / 100 <= auto_threshold;
-                        if exact { "auto → exact" } else { "auto → hnsw" }
-                    } else {
-                        "hnsw"
+                    let method = match path {
+                        SearchPath::Auto if n * below as usize / 100 <= auto_threshold => "auto → exact",
+                        SearchPath::Auto => "auto → hnsw",
+                        _ => "hnsw",
                     };
-                    rows.push(format!(
-                        "| {n} | {filter} | {method} | ef {ef} | {p50:.2} | {p95:.2} | {:.3} |",
-                        recall(&answers, truth)
-                    ));
+                    let recall = recall(&answers, truth);
+                    rows.push(format!("| {n} | {filter} | {method} | {setting} | {p50:.2} | {p95:.2} | {recall:.3} |"));
                 }
             }
         }
-        if let Some(bytes) = index.graph_to_bytes() {
-            let start = Instant::now();
-            let restored =
-                VectorIndex::restore(dim, index.config().clone(), std::iter::empty::<(i64, Vec<f32>, u32)>(), &bytes);
-            eprintln!(
-                "n = {n}: graph bytes {:.0} MiB, restore check {:.2} s ({})",
-                mib(bytes.len()),
-                start.elapsed().as_secs_f64(),
-                restored.err().map(|e| e.to_string()).unwrap_or_default()
-            );
-        }
+        let (persist, restore) = match index.graph_to_bytes() {
+            Some(bytes) => {
+                let start = Instant::now();
+                let restored = VectorIndex::restore(dim, index.config().clone(), index.vectors().iter(), &bytes);
+                let took = start.elapsed().as_secs_f64();
+                let outcome = if restored.is_ok() { format!("{took:.1}") } else { "failed".to_owned() };
+                (format!("{:.0}", mib(bytes.len())), outcome)
+            }
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        builds.push(format!(
+            "| {n} | {} | {:.1} | {:.1} | {:.0} | {:.0} | {persist} | {restore} |",
+            options.data,
+            load.as_secs_f64(),
+            build.as_secs_f64(),
+            mib(set_bytes),
+            mib(graph_bytes),
+        ));
     }
     println!(
-        "\n### Build (k = {K}, dim {dim}, m {}, ef_construction {}, {} threads)\n",
+        "\n### Build (dim {dim}, m {}, ef_construction {}, {} threads)\n",
         options.m, options.ef_construction, options.threads
     );
-    println!("| n | data | load s | graph build s | vectors MiB | graph MiB |");
-    println!("|---|---|---|---|---|---|");
+    println!("| n | data | load s | graph build s | rows + codes MiB | graph MiB | graph bytes MiB | restore s |");
+    println!("|---|---|---|---|---|---|---|---|");
     builds.iter().for_each(|row| println!("{row}"));
     println!(
-        "\n### Queries ({} queries near stored points, k = {K}; recall@10 against the exact answer)\n",
+        "\n### Queries ({} queries near stored points, k = {K}; f32-scan rows on the first 50; recall@10 against the exact answer)\n",
         options.queries
     );
     println!("| n | filter | method | setting | p50 ms | p95 ms | recall@10 |");

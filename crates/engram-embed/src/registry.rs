@@ -185,13 +185,13 @@ impl Embedders {
         }
         match &self.inner.local {
             Ok(local) => Ok(local.clone()),
-            Err(reason) => Err(EmbedError::Unavailable {
-                model: model.to_string(),
-                reason: format!(
-                    "the local model is not loaded ({reason}); run scripts/fetch-model and point the model \
-                     directory at what it installs"
-                ),
-            }),
+            Err(reason) => {
+                let mut reason = format!("the local model is not loaded: {reason}");
+                if !reason.contains("scripts/fetch-model") {
+                    reason.push_str("; run scripts/fetch-model and point the model directory at what it installs");
+                }
+                Err(EmbedError::Unavailable { model: model.to_string(), reason })
+            }
         }
     }
 

@@ -4,7 +4,10 @@
 //! real local model, inserts that embed and the cost of embedding a query. Prints markdown tables.
 //!
 //! `cargo bench -p engram-runtime --bench search -- [--sizes 10000,100000,1000000] [--queries 300] [--warmup 20]
-//! [--embed-passages 2000] [--embed-batch 100] [--no-parts]`
+//! [--embed-passages 2000] [--embed-batch 100] [--no-parts] [--data-dir DIR]`
+//!
+//! `--data-dir` keeps each size's database in `DIR/passages-<size>` (for looking at it with `sqlite3` afterwards)
+//! instead of a temporary directory.
 //!
 //! The local model comes from `ENGRAM_EMBEDDING_MODEL_DIR`, else `engram-data/models/all-minilm-l6-v2`; without it
 //! the real-model table is skipped. See `docs/benchmarks.md` ("Retrieval speed") for what each figure means.
@@ -27,6 +30,7 @@ mod recall;
 #[path = "search/report.rs"]
 mod report;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -58,6 +62,7 @@ struct Options {
     embed_passages: usize,
     embed_batch: usize,
     parts: bool,
+    data_dir: Option<PathBuf>,
 }
 
 fn number(flag: &str, value: Option<&String>) -> anyhow::Result<usize> {
@@ -73,6 +78,7 @@ fn options() -> anyhow::Result<Options> {
         embed_passages: 2_000,
         embed_batch: 100,
         parts: true,
+        data_dir: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut args = args.iter();
@@ -90,6 +96,7 @@ fn options() -> anyhow::Result<Options> {
             "--embed-passages" => options.embed_passages = number(flag, args.next())?,
             "--embed-batch" => options.embed_batch = number(flag, args.next())?.max(1),
             "--no-parts" => options.parts = false,
+            "--data-dir" => options.data_dir = Some(args.next().context("--data-dir needs a value")?.into()),
             // `cargo bench` passes `--bench` to every bench binary.
             "--bench" => {}
             other => anyhow::bail!("unknown option `{other}`; see the top of benches/search.rs"),
@@ -151,16 +158,30 @@ fn prepare(queries: &[Query]) -> anyhow::Result<Vec<Prepared>> {
 }
 
 async fn bench_size(corpus: &Corpus, rows: usize, options: &Options) -> anyhow::Result<SizeReport> {
-    let data = tempfile::tempdir()?;
+    let (path, temporary) = match &options.data_dir {
+        Some(dir) => {
+            let path = dir.join(format!("passages-{rows}"));
+            anyhow::ensure!(
+                !path.exists(),
+                "{} exists already; remove it or choose another --data-dir",
+                path.display()
+            );
+            (path, None)
+        }
+        None => {
+            let temporary = tempfile::tempdir()?;
+            (temporary.path().to_owned(), Some(temporary))
+        }
+    };
     let rss_before = rss_mib();
-    let sqlite = SqliteStore::open(data.path(), SqliteOptions::default()).await?;
+    let sqlite = SqliteStore::open(&path, SqliteOptions::default()).await?;
     let store: Arc<dyn Store> = Arc::new(sqlite);
     let retrieval = Retrieval::new(store.clone(), Embedders::disabled());
     let (org, ctx, agent) = archive::agent(store.as_ref()).await?;
     let queries = corpus.queries(rows, options.queries + options.warmup);
     let filled = archive::fill(store.as_ref(), &ctx, agent, corpus, rows, &queries).await?;
     let rss_inserted = rss_mib();
-    let db_mib = mib(dir_bytes(data.path()));
+    let db_mib = mib(dir_bytes(&path));
     let searcher = Searcher { store: store.clone(), retrieval, org, agent };
 
     let prepared = prepare(&queries)?;
@@ -197,7 +218,7 @@ async fn bench_size(corpus: &Corpus, rows: usize, options: &Options) -> anyhow::
     drop(searcher);
     store.close().await;
     drop(store);
-    drop(data);
+    drop(temporary);
 
     let queries = &queries[..measured.len()];
     let index = recall::measure(corpus, rows, queries, K as usize, FILTER_TAG)?;

@@ -843,8 +843,15 @@ struct StatementLog {
 }
 
 impl StatementLog {
+    /// The statements logged since the last call, without the transaction control the store's writer sends around
+    /// each write (`BEGIN IMMEDIATE`, `COMMIT`, and savepoints when writes share a transaction).
     fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.statements.lock().unwrap())
+        let mut statements = std::mem::take(&mut *self.statements.lock().unwrap());
+        statements.retain(|sql| {
+            let first = sql.split_whitespace().next().unwrap_or_default();
+            !["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"].contains(&first)
+        });
+        statements
     }
 }
 

@@ -8,7 +8,7 @@
 
 use super::distance::dot;
 use super::hnsw::{Code, Hnsw, HnswParams, NodeVectors};
-use super::quant::quantize_into;
+use super::quant::{Probe, quantize_into};
 use super::set::VectorSet;
 use super::topk::{Hit, TopK};
 
@@ -24,7 +24,7 @@ pub(crate) struct Ann {
     /// Per set slot: its node.
     pub(crate) slot_node: Vec<u32>,
     /// Codes of removed rows, `dim` each, in tombstone order, and their scales.
-    pub(crate) tomb_codes: Vec<i8>,
+    pub(crate) tomb_codes: Vec<u8>,
     pub(crate) tomb_scales: Vec<f32>,
 }
 
@@ -32,7 +32,7 @@ pub(crate) struct Ann {
 pub(crate) struct Rows<'a, A> {
     set: &'a VectorSet<A>,
     node_loc: &'a [u32],
-    tomb_codes: &'a [i8],
+    tomb_codes: &'a [u8],
     tomb_scales: &'a [f32],
 }
 
@@ -117,13 +117,14 @@ impl Ann {
         ef: usize,
         accept: &(impl Fn(i64, &A) -> bool + Sync),
     ) -> Vec<Hit> {
-        let mut codes = vec![0i8; query.len()];
+        let mut codes = vec![0u8; query.len()];
         let (scale, _) = quantize_into(query, &mut codes);
+        let probe = Probe::of(&codes, scale);
         let slot_of = |node: u32| self.node_loc.get(node as usize).copied().filter(|loc| loc & TOMB == 0);
         let accept_node =
             |node: u32| slot_of(node).is_some_and(|slot| accept(set.key_at(slot as usize), set.attr_at(slot as usize)));
         let mut top = TopK::new(k);
-        for near in self.graph.search(&self.rows(set), Code { codes: &codes, scale }, ef.max(k), &accept_node) {
+        for near in self.graph.search(&self.rows(set), &probe, ef.max(k), &accept_node) {
             if let Some(slot) = slot_of(near.node) {
                 top.offer(set.key_at(slot as usize), dot(query, set.row(slot as usize)));
             }

@@ -13,7 +13,9 @@ const LANES: usize = 16;
 /// Dot product of two vectors of the same length; with normalised vectors this is their cosine similarity.
 ///
 /// Extra components of the longer slice are ignored if the lengths differ (callers check dimensions first).
-#[inline]
+// Never inlined: inside larger loops (the graph walk) LLVM kept the accumulators on the stack and scalarised the
+// loop; as a function of its own it is vectorised, and the call costs little next to hundreds of components.
+#[inline(never)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let len = a.len().min(b.len());
     let (a_blocks, a_tail) = a[..len].as_chunks::<LANES>();

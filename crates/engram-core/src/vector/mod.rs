@@ -10,6 +10,7 @@
 mod ann;
 mod distance;
 mod hnsw;
+mod hnsw_build;
 mod index;
 mod persist;
 mod quant;
@@ -21,7 +22,7 @@ mod topk;
 mod synthetic;
 
 pub use distance::{dot, normalize};
-pub use hnsw::HnswParams;
+pub use hnsw::{HnswParams, auto_ef};
 pub use index::{IndexConfig, SearchPath, VectorIndex};
 pub use set::VectorSet;
 pub use topk::Hit;

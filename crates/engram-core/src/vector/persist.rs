@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::VectorError;
 use super::ann::{Ann, TOMB};
-use super::hnsw::{Hnsw, HnswParams, MAX_LEVEL};
+use super::hnsw::{Hnsw, HnswParams, MAX_LEVEL, NO_UPPER};
 use super::set::{MAX_ROWS, VectorSet};
 
 const GRAPH_MAGIC: &[u8; 8] = b"EGRMHNSW";
@@ -145,7 +145,7 @@ impl Hnsw {
         let ef_search = reader.u32("ef_search")? as usize;
         let seed = reader.u64("seed")?;
         let rng = reader.u64("rng")?;
-        if !(2..=255).contains(&m) || ef_construction == 0 || ef_search == 0 {
+        if !(2..=255).contains(&m) || ef_construction == 0 {
             return Err(bad("parameters out of range"));
         }
         let nodes = reader.count(MAX_ROWS, "node count")?;
@@ -181,7 +181,7 @@ impl Hnsw {
         let mut next = 0u32;
         for &level in &levels {
             if level == 0 {
-                upper_at.push(u32::MAX);
+                upper_at.push(NO_UPPER);
             } else {
                 upper_at.push(next);
                 next = next.saturating_add(u32::from(level) * (m as u32 + 1));
@@ -235,7 +235,7 @@ impl Ann {
         for scale in &self.tomb_scales {
             out.extend_from_slice(&scale.to_le_bytes());
         }
-        out.extend(self.tomb_codes.iter().map(|&code| code as u8));
+        out.extend_from_slice(&self.tomb_codes);
         let mut out = seal(out);
         out.extend_from_slice(&self.graph.to_bytes());
         out
@@ -297,7 +297,119 @@ impl Ann {
         }
         let tomb_scales: Vec<f32> =
             u32s(scale_bytes).map(f32::from_bits).map(|scale| if scale.is_finite() { scale } else { 0.0 }).collect();
-        let tomb_codes: Vec<i8> = code_bytes.iter().map(|&byte| byte as i8).collect();
+        let tomb_codes = code_bytes.to_vec();
         Ok(Self { graph, node_loc, slot_node, tomb_codes, tomb_scales })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vector::IndexConfig;
+    use crate::vector::hnsw::tests::{data, params};
+    use crate::vector::index::{SearchPath, VectorIndex};
+    use crate::vector::synthetic::{Rng, Shape, points, queries_near};
+
+    fn graph_bytes() -> Vec<u8> {
+        let (flat, _) = data(300);
+        let mut graph = Hnsw::build(params(), 300, &flat, 2);
+        graph.mark_deleted(17);
+        graph.to_bytes()
+    }
+
+    /// Recomputes the trailing digest, so a test can reach the checks behind the checksum.
+    fn reseal(mut bytes: Vec<u8>) -> Vec<u8> {
+        bytes.truncate(bytes.len() - DIGEST_LEN);
+        seal(bytes)
+    }
+
+    #[test]
+    fn graph_round_trips_exactly() {
+        let bytes = graph_bytes();
+        let graph = Hnsw::from_bytes(&bytes).unwrap();
+        assert_eq!(graph.len(), 300);
+        assert_eq!(graph.deleted_count, 1);
+        assert!(graph.deleted[17]);
+        assert_eq!(graph.to_bytes(), bytes, "decoding and encoding again gives the same bytes");
+    }
+
+    #[test]
+    fn damaged_graph_bytes_are_errors_not_panics() {
+        let bytes = graph_bytes();
+        let mut rng = Rng::new(9);
+        for _ in 0..200 {
+            let mut damaged = bytes.clone();
+            let at = rng.below(damaged.len());
+            damaged[at] ^= 1 << rng.below(8);
+            assert!(matches!(Hnsw::from_bytes(&damaged), Err(VectorError::BadGraph(_))));
+        }
+        for len in [0, 1, 8, 12, 40, bytes.len() / 2, bytes.len() - 1] {
+            assert!(Hnsw::from_bytes(&bytes[..len]).is_err(), "truncated to {len}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Hnsw::from_bytes(&longer).is_err());
+        assert!(Hnsw::from_bytes(&vec![0u8; 4096]).is_err());
+    }
+
+    #[test]
+    fn checked_fields_behind_a_valid_checksum_are_still_checked() {
+        let bytes = graph_bytes();
+        let mut version = bytes.clone();
+        version[8] = 2;
+        let error = Hnsw::from_bytes(&reseal(version)).unwrap_err();
+        assert_eq!(error, bad("format version 2 is not supported (this build reads 1)"));
+        // The first link of node 0 on layer 0 sits right after the header, levels and tombstone flags.
+        let header = 8 + 4 + 12 + 16 + 8 + 4 + 1;
+        let first_link = header + 300 * 2 + 4;
+        let mut link = bytes.clone();
+        link[first_link..first_link + 4].copy_from_slice(&5_000u32.to_le_bytes());
+        assert_eq!(Hnsw::from_bytes(&reseal(link)).unwrap_err(), bad("a link points past the last node"));
+        let mut count = bytes.clone();
+        count[first_link - 4..first_link].copy_from_slice(&99u32.to_le_bytes());
+        assert_eq!(Hnsw::from_bytes(&reseal(count)).unwrap_err(), bad("a link count exceeds its block"));
+        let mut nodes = bytes;
+        nodes[8 + 4 + 12 + 16..8 + 4 + 12 + 16 + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Hnsw::from_bytes(&reseal(nodes)).is_err());
+    }
+
+    #[test]
+    fn index_graph_reattaches_to_the_same_rows_in_any_order() {
+        let dim = 16;
+        let data = points(700, dim, Shape { clusters: 20, ..Shape::CLUSTERED }, 4, 1);
+        let config = IndexConfig {
+            ann_threshold: 300,
+            hnsw: HnswParams { m: 8, ef_construction: 40, ef_search: 32, seed: 1 },
+            ..IndexConfig::default()
+        };
+        let mut index = VectorIndex::new(dim, config.clone());
+        let rows: Vec<(i64, &[f32], u8)> =
+            data.chunks_exact(dim).enumerate().map(|(key, row)| (key as i64 * 10, row, (key % 3) as u8)).collect();
+        index.extend(rows.iter().copied()).unwrap();
+        for key in (0..7_000).step_by(130) {
+            index.remove(key);
+        }
+        let bytes = index.graph_to_bytes().unwrap();
+        let live: Vec<(i64, &[f32], u8)> = rows.iter().rev().filter(|row| index.contains(row.0)).copied().collect();
+        let restored = VectorIndex::restore(dim, config.clone(), live.iter().copied(), &bytes).unwrap();
+        assert!(restored.has_graph());
+        for query in queries_near(&data, dim, 15, Shape::CLUSTERED, 5).chunks_exact(dim) {
+            let before = index.search_using(SearchPath::Approximate, query, 10, |_, attr| *attr != 1).unwrap();
+            let after = restored.search_using(SearchPath::Approximate, query, 10, |_, attr| *attr != 1).unwrap();
+            assert_eq!(before, after);
+        }
+        let missing = VectorIndex::restore(dim, config.clone(), live[1..].iter().copied(), &bytes);
+        assert!(matches!(missing, Err(VectorError::BadGraph(_))));
+        let extra = live.iter().copied().chain([(7, &data[..dim], 0)]);
+        assert!(matches!(VectorIndex::restore(dim, config.clone(), extra, &bytes), Err(VectorError::BadGraph(_))));
+        let other_dim =
+            VectorIndex::<u8>::restore(8, config.clone(), std::iter::empty::<(i64, Vec<f32>, u8)>(), &bytes);
+        assert!(matches!(other_dim, Err(VectorError::BadGraph(_))));
+        let mut damaged = bytes.clone();
+        damaged[30] ^= 4;
+        assert!(matches!(
+            VectorIndex::restore(dim, config, live.iter().copied(), &damaged),
+            Err(VectorError::BadGraph(_))
+        ));
     }
 }

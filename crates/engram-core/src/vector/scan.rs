@@ -1,6 +1,6 @@
 //! Exact top-k scans over a `VectorSet`, on one or more threads.
 //!
-//! The default scan is two-pass and still exact. Pass one reads only the `i8` codes (a quarter of the bytes of
+//! The default scan is two-pass and still exact. Pass one reads only the one-byte codes (a quarter of the bytes of
 //! the `f32` rows, which is what bounds a scan) and gives every accepted row an interval that provably holds its
 //! `f32` score (`quant::CodedQuery::bound`). Once `k` rows have lower ends above some value, no row whose upper end
 //! is below it can be in the top `k`; the rows that survive get their `f32` score in pass two. The plain scan
@@ -15,9 +15,6 @@ use super::distance::dot;
 use super::quant::CodedQuery;
 use super::set::VectorSet;
 use super::topk::{Hit, TopK};
-
-/// Below this many rows a second scan thread costs more to start than it saves.
-pub const PARALLEL_SCAN_MIN_ROWS: usize = 20_000;
 
 /// An `f32` ordered by `total_cmp`, for heaps of scores.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,13 +70,12 @@ impl<A: Copy> VectorSet<A> {
     /// The `k` rows most similar to `query` among those `accept` lets through, best first, ties by smaller key.
     ///
     /// `query` should be normalised for the scores to be cosines. A query of the wrong dimension matches nothing
-    /// (`VectorIndex::search` reports it as an error). Scans on two threads once the set is large enough to gain.
+    /// (`VectorIndex::search` reports it as an error). Runs on the calling thread.
     pub fn exact_search(&self, query: &[f32], k: usize, accept: impl Fn(i64, &A) -> bool + Sync) -> Vec<Hit>
     where
         A: Sync,
     {
-        let threads = if self.len() >= PARALLEL_SCAN_MIN_ROWS { 2 } else { 1 };
-        self.exact_search_threads(query, k, threads, accept)
+        self.exact_search_threads(query, k, 1, accept)
     }
 
     /// `exact_search` on exactly `threads` threads (at least one; the calling thread does a share).
@@ -243,7 +239,7 @@ mod tests {
             let q = query(24, 100 + seed);
             for k in [1, 10, 57] {
                 assert_eq!(set.exact_search(&q, k, |_, _| true), brute(&set, &q, k, |_, _| true));
-                let even = |_: i64, attr: &u32| attr % 2 == 0;
+                let even = |_: i64, attr: &u32| attr.is_multiple_of(2);
                 assert_eq!(set.exact_search(&q, k, even), brute(&set, &q, k, even));
                 let rare = |key: i64, _: &u32| key % 97 == 1;
                 assert_eq!(set.exact_search(&q, k, rare), brute(&set, &q, k, rare));
@@ -296,14 +292,14 @@ mod tests {
 
     #[test]
     fn pruned_scan_equals_the_full_scan_on_clustered_data() {
-        let dim = 64;
+        let dim = 48;
         for shape in [Shape::CLUSTERED, Shape::ISOTROPIC, Shape::UNIFORM] {
-            let rows = points(4_000, dim, Shape { clusters: 20, ..shape }, 8, 1);
+            let rows = points(1_500, dim, Shape { clusters: 20, ..shape }, 8, 1);
             let mut set = VectorSet::new(dim);
             for (key, row) in rows.chunks_exact(dim).enumerate() {
                 set.push(key as i64, row, (key % 7) as u32).unwrap();
             }
-            let queries = queries_near(&rows, dim, 20, shape, 9);
+            let queries = queries_near(&rows, dim, 6, shape, 9);
             for q in queries.chunks_exact(dim) {
                 for k in [1, 10, 100] {
                     let full = set.full_scan_threads(q, k, 1, |_, _| true);

@@ -1,5 +1,5 @@
 //! `VectorSet`: the exact data of an index, rows of one fixed dimension stored back to back in one `Vec<f32>`,
-//! each with a key, a small attribute and an `i8` code of the row (see `quant`).
+//! each with a key, a small attribute and a one-byte-per-component code of the row (see `quant`).
 //!
 //! Rows are normalised on the way in, so a dot product is a cosine similarity. Removal swaps the last row into the
 //! hole, keeping the rows contiguous; a key→slot map finds rows by key. The attribute (the store keeps a timestamp
@@ -20,7 +20,7 @@ pub struct VectorSet<A> {
     pub(crate) dim: usize,
     pub(crate) data: Vec<f32>,
     /// `dim` codes per row, empty when the dimension is too large for codes.
-    pub(crate) codes: Vec<i8>,
+    pub(crate) codes: Vec<u8>,
     /// Per row: the scale of its codes and the bound on what they lose.
     pub(crate) scales: Vec<f32>,
     pub(crate) errors: Vec<f32>,
@@ -86,7 +86,7 @@ impl<A: Copy> VectorSet<A> {
         self.slots.contains_key(&key)
     }
 
-    /// Whether rows carry codes (dimensions up to 65,536).
+    /// Whether rows carry codes (dimensions up to 16,384).
     pub(crate) fn coded(&self) -> bool {
         self.dim <= MAX_CODED_DIM
     }
@@ -94,6 +94,11 @@ impl<A: Copy> VectorSet<A> {
     /// The stored (normalised) vector and attribute of `key`.
     pub fn get(&self, key: i64) -> Option<(&[f32], A)> {
         self.slots.get(&key).map(|&slot| (self.row(slot), self.attrs[slot]))
+    }
+
+    /// Every row as (key, stored normalised vector, attribute), in slot order (which removals shuffle).
+    pub fn iter(&self) -> impl Iterator<Item = (i64, &[f32], A)> + '_ {
+        self.keys.iter().zip(&self.attrs).enumerate().map(|(slot, (&key, &attr))| (key, self.row(slot), attr))
     }
 
     /// Stores `vector` (normalised) under `key`, replacing the row if the key is already present.
@@ -184,7 +189,7 @@ impl<A: Copy> VectorSet<A> {
 
     /// The codes and code scale of `slot` (empty if there is no such slot or the set has no codes).
     #[inline]
-    pub(crate) fn code(&self, slot: usize) -> (&[i8], f32) {
+    pub(crate) fn code(&self, slot: usize) -> (&[u8], f32) {
         (
             self.codes.get(slot * self.dim..(slot + 1) * self.dim).unwrap_or(&[]),
             self.scales.get(slot).copied().unwrap_or(0.0),
@@ -213,7 +218,7 @@ mod tests {
         set.push(1, &[0.0, 0.0, 2.0], 'c').unwrap();
         assert_eq!(set.len(), 2);
         assert_eq!(set.get(1), Some((&[0.0, 0.0, 1.0][..], 'c')));
-        assert_eq!(set.code(set.slot_of(1).unwrap()).0, &[0, 0, 127]);
+        assert_eq!(set.code(set.slot_of(1).unwrap()).0, &[128, 128, 255]);
     }
 
     #[test]
@@ -227,7 +232,7 @@ mod tests {
         let slot = set.slot_of(30).unwrap();
         assert_eq!(slot, 0);
         assert_eq!(set.row(slot), &[-1.0, 0.0]);
-        assert_eq!(set.code(slot).0, &[-127, 0]);
+        assert_eq!(set.code(slot).0, &[1, 128]);
         assert_eq!(set.keys, vec![30, 20]);
         assert_eq!(set.scales.len(), 2);
     }

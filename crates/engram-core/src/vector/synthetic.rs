@@ -2,10 +2,10 @@
 //! part of the library's API).
 //!
 //! Real sentence embeddings are neither uniform on the sphere nor isotropic around their topics: they gather in
-//! topics, and within a topic most of the variance lies along a few directions. `Shape` models both: `clusters`
-//! random centres, plus noise whose per-axis scale decays as `(axis + 1)^-decay` (decay 0 is isotropic noise,
-//! 0.5 gives an effective dimension of about 26 at 384-d), scaled so the noise is `spread` times the centre's length.
-//! Queries are stored points moved by a smaller noise, so each query has a true neighbourhood.
+//! topics, and within a topic most of the variance lies along a few directions (which are not the coordinate
+//! axes). `Shape` models both: `clusters` random centres, plus noise along `rank` random directions with scales
+//! decaying as `(j + 1)^-decay`, plus some isotropic noise. Queries are stored points moved by a smaller noise, so
+//! each query has a true neighbourhood.
 
 #![allow(dead_code)]
 
@@ -48,20 +48,27 @@ impl Rng {
 pub struct Shape {
     /// Number of topic centres; 0 means points uniform on the sphere.
     pub clusters: usize,
-    /// Length of the noise relative to the (unit) centre.
+    /// Length of the noise around a centre relative to the (unit) centre.
     pub spread: f32,
-    /// Decay exponent of the per-axis noise scale.
+    /// Directions a topic varies along (its own subset of a shared pool of random directions).
+    pub rank: usize,
+    /// Decay exponent of the noise scale along those directions: direction `j` gets `(j + 1)^-decay`.
     pub decay: f32,
+    /// Share of the noise energy that is isotropic rather than along the topic's directions.
+    pub isotropic: f32,
 }
 
 impl Shape {
-    /// Clustered with a decaying spectrum: the default stand-in for real embeddings.
-    pub const CLUSTERED: Shape = Shape { clusters: 1_000, spread: 1.0, decay: 0.5 };
-    /// Clustered with isotropic noise: neighbours inside a topic are nearly tied, hard for any graph index.
-    pub const ISOTROPIC: Shape = Shape { clusters: 1_000, spread: 1.0, decay: 0.0 };
+    /// Topics with a few dominant directions each: the default stand-in for real embeddings.
+    pub const CLUSTERED: Shape = Shape { clusters: 1_000, spread: 1.0, rank: 48, decay: 0.5, isotropic: 0.2 };
+    /// Topics with isotropic noise: neighbours inside a topic are nearly tied, hard for any graph index.
+    pub const ISOTROPIC: Shape = Shape { clusters: 1_000, spread: 1.0, rank: 0, decay: 0.0, isotropic: 1.0 };
     /// Uniform on the sphere: no structure at all, the pathological case.
-    pub const UNIFORM: Shape = Shape { clusters: 0, spread: 1.0, decay: 0.0 };
+    pub const UNIFORM: Shape = Shape { clusters: 0, spread: 1.0, rank: 0, decay: 0.0, isotropic: 1.0 };
 }
+
+/// Directions shared by all topics.
+const POOL: usize = 512;
 
 fn unit(v: &mut [f32]) {
     let length = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
@@ -70,24 +77,23 @@ fn unit(v: &mut [f32]) {
     }
 }
 
-/// Per-axis noise scales with total length `spread`.
-fn scales(dim: usize, shape: Shape) -> Vec<f32> {
-    let raw: Vec<f64> = (0..dim).map(|axis| ((axis + 1) as f64).powf(-f64::from(shape.decay))).collect();
-    let total = raw.iter().map(|s| s * s).sum::<f64>().sqrt();
-    raw.iter().map(|s| (s / total * f64::from(shape.spread)) as f32).collect()
+fn random_unit(rng: &mut Rng, dim: usize) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..dim).map(|_| rng.gaussian()).collect();
+    unit(&mut v);
+    v
 }
 
 /// `n` normalised points of dimension `dim`, row after row, generated on `threads` threads (same result for any).
 pub fn points(n: usize, dim: usize, shape: Shape, seed: u64, threads: usize) -> Vec<f32> {
-    let mut centre_rng = Rng::new(seed);
-    let centres: Vec<Vec<f32>> = (0..shape.clusters)
-        .map(|_| {
-            let mut c: Vec<f32> = (0..dim).map(|_| centre_rng.gaussian()).collect();
-            unit(&mut c);
-            c
-        })
-        .collect();
-    let scale = scales(dim, shape);
+    let mut setup = Rng::new(seed);
+    let centres: Vec<Vec<f32>> = (0..shape.clusters).map(|_| random_unit(&mut setup, dim)).collect();
+    let pool: Vec<Vec<f32>> =
+        if shape.rank == 0 { Vec::new() } else { (0..POOL).map(|_| random_unit(&mut setup, dim)).collect() };
+    let raw: Vec<f32> = (0..shape.rank).map(|j| ((j + 1) as f32).powf(-shape.decay)).collect();
+    let total = raw.iter().map(|s| s * s).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+    let along = shape.spread * (1.0 - shape.isotropic).max(0.0).sqrt();
+    let directional: Vec<f32> = raw.iter().map(|s| s / total * along).collect();
+    let isotropic = shape.spread * shape.isotropic.max(0.0).sqrt() / (dim.max(1) as f32).sqrt();
     let mut data = vec![0.0f32; n * dim];
     const BLOCK: usize = 4_096;
     let blocks: Vec<(usize, &mut [f32])> = data.chunks_mut(BLOCK * dim.max(1)).enumerate().collect();
@@ -103,7 +109,7 @@ pub fn points(n: usize, dim: usize, shape: Shape, seed: u64, threads: usize) -> 
     }
     std::thread::scope(|scope| {
         for group in groups {
-            let (centres, scale) = (&centres, &scale);
+            let (centres, pool, directional) = (&centres, &pool, &directional);
             scope.spawn(move || {
                 for (index, block) in group {
                     let mut rng = Rng::new(seed.wrapping_add(1 + index as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
@@ -111,10 +117,14 @@ pub fn points(n: usize, dim: usize, shape: Shape, seed: u64, threads: usize) -> 
                         if centres.is_empty() {
                             row.iter_mut().for_each(|x| *x = rng.gaussian());
                         } else {
-                            let centre = &centres[rng.below(centres.len())];
-                            for ((x, c), s) in row.iter_mut().zip(centre).zip(scale) {
-                                *x = c + s * rng.gaussian();
+                            let cluster = rng.below(centres.len());
+                            row.copy_from_slice(&centres[cluster]);
+                            for (j, scale) in directional.iter().enumerate() {
+                                let weight = scale * rng.gaussian();
+                                let direction = &pool[(cluster * 37 + j) % POOL];
+                                row.iter_mut().zip(direction).for_each(|(x, d)| *x += weight * d);
                             }
+                            row.iter_mut().for_each(|x| *x += isotropic * rng.gaussian());
                         }
                         unit(row);
                     }
@@ -125,15 +135,15 @@ pub fn points(n: usize, dim: usize, shape: Shape, seed: u64, threads: usize) -> 
     data
 }
 
-/// `count` normalised queries, each a random stored point moved by noise of relative length `spread / 2`.
+/// `count` normalised queries, each a random stored point moved by isotropic noise a third of `spread` long.
 pub fn queries_near(data: &[f32], dim: usize, count: usize, shape: Shape, seed: u64) -> Vec<f32> {
     let mut rng = Rng::new(seed);
     let rows = data.len() / dim.max(1);
-    let scale = scales(dim, Shape { spread: shape.spread / 2.0, ..shape });
+    let noise = shape.spread / 3.0 / (dim.max(1) as f32).sqrt();
     let mut out = Vec::with_capacity(count * dim);
     for _ in 0..count {
         let row = &data[rng.below(rows) * dim..][..dim];
-        let mut q: Vec<f32> = row.iter().zip(&scale).map(|(x, s)| x + s * rng.gaussian()).collect();
+        let mut q: Vec<f32> = row.iter().map(|x| x + noise * rng.gaussian()).collect();
         unit(&mut q);
         out.extend_from_slice(&q);
     }

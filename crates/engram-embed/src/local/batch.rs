@@ -4,9 +4,9 @@
 //! runs on a blocking thread.
 
 use candle_core::{D, DType, Device, Tensor};
-use candle_transformers::models::bert::BertModel;
 use tokenizers::Tokenizer;
 
+use super::bert::Bert;
 use crate::embedder::normalize;
 use crate::error::EmbedError;
 
@@ -20,7 +20,7 @@ const MAX_TEXT_BYTES: usize = 64 * 1024;
 
 /// The weights and tokenizer, shared by every call.
 pub(crate) struct LoadedModel {
-    pub(crate) bert: BertModel,
+    pub(crate) bert: Bert,
     pub(crate) tokenizer: Tokenizer,
     pub(crate) device: Device,
 }
@@ -83,16 +83,20 @@ impl LoadedModel {
             ids[start..start + item.ids.len()].copy_from_slice(&item.ids);
             mask[start..start + item.ids.len()].fill(1);
         }
+        let padded = batch.iter().any(|item| item.ids.len() < width);
         let ids = Tensor::from_vec(ids, (rows, width), &self.device)?;
         let mask = Tensor::from_vec(mask, (rows, width), &self.device)?;
-        let type_ids = ids.zeros_like()?;
-        let hidden = self.bert.forward(&ids, &type_ids, Some(&mask))?;
+        let hidden = self.bert.forward(&ids, padded.then_some(&mask))?;
 
         // Masked mean pooling: sum the real tokens' vectors, divide by how many there are.
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(D::Minus1)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?;
-        let pooled = summed.broadcast_div(&counts)?;
+        let pooled = if padded {
+            let mask = mask.to_dtype(DType::F32)?.unsqueeze(D::Minus1)?;
+            let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+            let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?;
+            summed.broadcast_div(&counts)?
+        } else {
+            hidden.mean(1)?
+        };
         let mut vectors = pooled.to_vec2::<f32>()?;
         for vector in &mut vectors {
             normalize(vector);

@@ -5,9 +5,17 @@
 //! [`MAX_SEQUENCE_TOKENS`] like sentence-transformers), sorts the texts by length and runs them in batches
 //! ([`batch`]) on a blocking thread, never on the async runtime's threads. One batch runs at a time per model: each
 //! batch already spreads its matrix products over every core, and taking turns per batch lets a one-sentence query
-//! slip in between the batches of a large import instead of waiting for all of it.
+//! slip in between the batches of a large import instead of waiting for all of it. The encoder itself is in
+//! [`bert`].
+//!
+//! Threads: candle runs matrix products on `RAYON_NUM_THREADS` threads (default: the physical cores) and large
+//! element-wise operations on a pool of its own whose threads spin while they wait for each other. On a machine to
+//! itself that is fastest; on one whose cores are busy with other work the spinning costs about a third more CPU per
+//! sentence, and `RAYON_NUM_THREADS=1` is faster (measured by `benches/embed.rs`). These are environment variables
+//! read by candle; this crate cannot set them (that would take `unsafe`), so the operator chooses.
 
 mod batch;
+mod bert;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,7 +23,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{Tokenizer, TruncationParams};
 use tokio::sync::Semaphore;
 
@@ -76,7 +83,7 @@ impl LocalEmbedder {
         };
 
         let config_text = std::fs::read_to_string(&config_path).map_err(|error| broken(&config_path, &error))?;
-        let config: Config = serde_json::from_str(&config_text).map_err(|error| broken(&config_path, &error))?;
+        let config: bert::Config = serde_json::from_str(&config_text).map_err(|error| broken(&config_path, &error))?;
         if config.hidden_size != LOCAL_DIMENSIONS {
             let error = format!("hidden_size is {}, all-MiniLM-L6-v2 has {LOCAL_DIMENSIONS}", config.hidden_size);
             return Err(broken(&config_path, &error));
@@ -95,7 +102,7 @@ impl LocalEmbedder {
         let weights = std::fs::read(&weights_path).map_err(|error| broken(&weights_path, &error))?;
         let vars = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
             .map_err(|error| broken(&weights_path, &error))?;
-        let bert = BertModel::load(vars, &config).map_err(|error| broken(&weights_path, &error))?;
+        let bert = bert::Bert::load(&vars, &config).map_err(|error| broken(&weights_path, &error))?;
 
         tracing::info!(dir = %dir.display(), model = LOCAL_MODEL, "loaded the local embedding model");
         Ok(Self {

@@ -72,17 +72,27 @@ fn check_unique_labels<'a>(labels: impl Iterator<Item = &'a BlockLabel>) -> Resu
 }
 
 pub(super) async fn create(store: &SqliteStore, ctx: &WriteContext, new: NewAgent) -> Result<Agent, StoreError> {
-    let mut tx = store.begin_write().await?;
+    let (job_store, ctx) = (store.clone(), ctx.clone());
+    store.write(move |conn| Box::pin(async move { create_in(conn, &job_store, &ctx, new).await })).await
+}
+
+/// [`create`]'s work, run by the writer: the agent row, its new blocks and attachments, their events.
+async fn create_in(
+    conn: &mut SqliteConnection,
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    new: NewAgent,
+) -> Result<Agent, StoreError> {
     let now = store.now();
     let mut attached = Vec::with_capacity(new.block_ids.len());
     for block_id in &new.block_ids {
-        attached.push(blocks::require(&mut tx, &ctx.org, &block_id.to_string()).await?);
+        attached.push(blocks::require(conn, &ctx.org, &block_id.to_string()).await?);
     }
     check_unique_labels(new.blocks.iter().map(|b| &b.label).chain(attached.iter().map(|r| &r.block.label)))?;
 
     let agent_id = AgentId::from_ulid(store.next_ulid()).to_string();
     let salt = new_salt();
-    insert_row(&mut tx, ctx, &agent_id, &new.config, &salt, now).await?;
+    insert_row(conn, ctx, &agent_id, &new.config, &salt, now).await?;
     let after = commitment(1, &salt, &new.config);
     let event = Event {
         action: Action::AgentCreate,
@@ -92,19 +102,17 @@ pub(super) async fn create(store: &SqliteStore, ctx: &WriteContext, new: NewAgen
         before: None,
         after: Some(&after),
     };
-    audit::record(&mut tx, ctx, now, event).await?;
+    audit::record(conn, ctx, now, event).await?;
 
     for new_block in &new.blocks {
         let placement = Placement { standalone: false, owner: Some(&agent_id) };
-        let block_id = blocks::insert(store, &mut tx, ctx, new_block, placement, now).await?;
-        attachments::link(&mut tx, &agent_id, &block_id, &new_block.label).await?;
+        let block_id = blocks::insert(store, conn, ctx, new_block, placement, now).await?;
+        attachments::link(conn, &agent_id, &block_id, &new_block.label).await?;
     }
     for row in &attached {
-        attachments::attach_row(&mut tx, ctx, &agent_id, row, now).await?;
+        attachments::attach_row(conn, ctx, &agent_id, row, now).await?;
     }
-    let agent = require(&mut tx, &ctx.org, &agent_id).await?;
-    tx.commit().await?;
-    Ok(agent)
+    require(conn, &ctx.org, &agent_id).await
 }
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
@@ -204,17 +212,28 @@ pub(super) async fn update(
     id: AgentId,
     patch: AgentPatch,
 ) -> Result<Agent, StoreError> {
-    let mut tx = store.begin_write().await?;
+    let (job_store, ctx) = (store.clone(), ctx.clone());
+    store.write(move |conn| Box::pin(async move { update_in(conn, &job_store, &ctx, id, patch).await })).await
+}
+
+/// [`update`]'s work, run by the writer.
+async fn update_in(
+    conn: &mut SqliteConnection,
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    id: AgentId,
+    patch: AgentPatch,
+) -> Result<Agent, StoreError> {
     let now = store.now();
     let agent_id = id.to_string();
-    let Salted { item: current, salt } = require_row(&mut tx, &ctx.org, &agent_id).await?;
+    let Salted { item: current, salt } = require_row(conn, &ctx.org, &agent_id).await?;
     let mut config = current.config.clone();
     if patch.apply_to(&mut config) {
         if config.embedding != current.config.embedding {
-            refuse_embedding_change(&mut tx, &agent_id, &current.config.embedding).await?;
+            refuse_embedding_change(conn, &agent_id, &current.config.embedding).await?;
         }
         let version = current.version + 1;
-        update_row(&mut tx, &agent_id, &config, version, now).await?;
+        update_row(conn, &agent_id, &config, version, now).await?;
         let before = commitment(current.version, &salt, &current.config);
         let after = commitment(version, &salt, &config);
         let event = Event {
@@ -225,11 +244,9 @@ pub(super) async fn update(
             before: Some(&before),
             after: Some(&after),
         };
-        audit::record(&mut tx, ctx, now, event).await?;
+        audit::record(conn, ctx, now, event).await?;
     }
-    let agent = require(&mut tx, &ctx.org, &agent_id).await?;
-    tx.commit().await?;
-    Ok(agent)
+    require(conn, &ctx.org, &agent_id).await
 }
 
 /// An agent's embedding model cannot change while it has vectors: they could no longer be compared with new ones.
@@ -252,10 +269,27 @@ async fn refuse_embedding_change(
 }
 
 pub(super) async fn delete(store: &SqliteStore, ctx: &WriteContext, id: AgentId) -> Result<(), StoreError> {
-    let mut tx = store.begin_write().await?;
+    let (job_store, ctx) = (store.clone(), ctx.clone());
+    let agent_id = id.to_string();
+    store
+        .write_then(
+            move |conn| Box::pin(async move { delete_in(conn, &job_store, &ctx, id).await.map(|()| ((), agent_id)) }),
+            // The agent's vector indexes go once its rows are gone for good.
+            |store, agent_id| async move { store.inner.vectors.forget_agent(&agent_id) },
+        )
+        .await
+}
+
+/// [`delete`]'s work, run by the writer: the agent, its history, archive and the blocks only it used.
+async fn delete_in(
+    conn: &mut SqliteConnection,
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    id: AgentId,
+) -> Result<(), StoreError> {
     let now = store.now();
     let agent_id = id.to_string();
-    let Salted { item: agent, salt } = require_row(&mut tx, &ctx.org, &agent_id).await?;
+    let Salted { item: agent, salt } = require_row(conn, &ctx.org, &agent_id).await?;
     let before = commitment(agent.version, &salt, &agent.config);
     let event = Event {
         action: Action::AgentDelete,
@@ -265,10 +299,10 @@ pub(super) async fn delete(store: &SqliteStore, ctx: &WriteContext, id: AgentId)
         before: Some(&before),
         after: None,
     };
-    audit::record(&mut tx, ctx, now, event).await?;
+    audit::record(conn, ctx, now, event).await?;
 
     // Blocks made with this agent that no other agent uses go with it; the others are only detached.
-    let own_blocks: Vec<_> = blocks::load_for_agent(&mut tx, &agent_id)
+    let own_blocks: Vec<_> = blocks::load_for_agent(conn, &agent_id)
         .await?
         .into_iter()
         .filter(|r| r.owner.as_deref() == Some(agent_id.as_str()) && r.block.agent_ids.len() == 1)
@@ -279,12 +313,10 @@ pub(super) async fn delete(store: &SqliteStore, ctx: &WriteContext, id: AgentId)
         "DELETE FROM agent_blocks WHERE agent_id = ?1",
         "DELETE FROM agents WHERE id = ?1",
     ] {
-        sqlx::query(statement).bind(&agent_id).execute(&mut *tx).await?;
+        sqlx::query(statement).bind(&agent_id).execute(&mut *conn).await?;
     }
     for row in &own_blocks {
-        attachments::delete_row(&mut tx, ctx, row, Some(&agent_id), now).await?;
+        attachments::delete_row(conn, ctx, row, Some(&agent_id), now).await?;
     }
-    tx.commit().await?;
-    store.inner.vectors.forget_agent(&agent_id);
     Ok(())
 }

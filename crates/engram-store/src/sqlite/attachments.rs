@@ -136,15 +136,19 @@ pub(super) async fn attach_block(
     agent: AgentId,
     block: BlockId,
 ) -> Result<Agent, StoreError> {
-    let mut tx = store.begin_write().await?;
-    let now = store.now();
-    let agent_id = agent.to_string();
-    agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
-    let row = blocks::require(&mut tx, &ctx.org, &block.to_string()).await?;
-    attach_row(&mut tx, ctx, &agent_id, &row, now).await?;
-    let agent = agents::require(&mut tx, &ctx.org, &agent_id).await?;
-    tx.commit().await?;
-    Ok(agent)
+    let (job_store, ctx) = (store.clone(), ctx.clone());
+    store
+        .write(move |conn| {
+            Box::pin(async move {
+                let now = job_store.now();
+                let agent_id = agent.to_string();
+                agents::require_exists(conn, &ctx.org, &agent_id).await?;
+                let row = blocks::require(conn, &ctx.org, &block.to_string()).await?;
+                attach_row(conn, &ctx, &agent_id, &row, now).await?;
+                agents::require(conn, &ctx.org, &agent_id).await
+            })
+        })
+        .await
 }
 
 pub(super) async fn detach_block(
@@ -153,15 +157,19 @@ pub(super) async fn detach_block(
     agent: AgentId,
     label: &BlockLabel,
 ) -> Result<Agent, StoreError> {
-    let mut tx = store.begin_write().await?;
-    let now = store.now();
-    let agent_id = agent.to_string();
-    agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
-    let row = blocks::require_by_label(&mut tx, &agent_id, label).await?;
-    detach_row(&mut tx, ctx, &agent_id, &row, now).await?;
-    let agent = agents::require(&mut tx, &ctx.org, &agent_id).await?;
-    tx.commit().await?;
-    Ok(agent)
+    let (job_store, ctx, label) = (store.clone(), ctx.clone(), label.clone());
+    store
+        .write(move |conn| {
+            Box::pin(async move {
+                let now = job_store.now();
+                let agent_id = agent.to_string();
+                agents::require_exists(conn, &ctx.org, &agent_id).await?;
+                let row = blocks::require_by_label(conn, &agent_id, &label).await?;
+                detach_row(conn, &ctx, &agent_id, &row, now).await?;
+                agents::require(conn, &ctx.org, &agent_id).await
+            })
+        })
+        .await
 }
 
 pub(super) async fn delete_block(
@@ -170,17 +178,26 @@ pub(super) async fn delete_block(
     id: BlockId,
     force: bool,
 ) -> Result<(), StoreError> {
-    let mut tx = store.begin_write().await?;
+    let (job_store, ctx) = (store.clone(), ctx.clone());
+    store.write(move |conn| Box::pin(async move { delete_block_in(conn, &job_store, &ctx, id, force).await })).await
+}
+
+/// [`delete_block`]'s work, run by the writer.
+async fn delete_block_in(
+    conn: &mut SqliteConnection,
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    id: BlockId,
+    force: bool,
+) -> Result<(), StoreError> {
     let now = store.now();
-    let row = blocks::require(&mut tx, &ctx.org, &id.to_string()).await?;
+    let row = blocks::require(conn, &ctx.org, &id.to_string()).await?;
     if !row.block.agent_ids.is_empty() && !force {
         let agent_ids = row.block.agent_ids.iter().map(ToString::to_string).collect();
         return Err(StoreError::BlockInUse { block_id: id.to_string(), agent_ids });
     }
     for agent_id in &row.block.agent_ids {
-        detach_row(&mut tx, ctx, &agent_id.to_string(), &row, now).await?;
+        detach_row(conn, ctx, &agent_id.to_string(), &row, now).await?;
     }
-    delete_row(&mut tx, ctx, &row, None, now).await?;
-    tx.commit().await?;
-    Ok(())
+    delete_row(conn, ctx, &row, None, now).await
 }

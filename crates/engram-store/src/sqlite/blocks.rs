@@ -189,24 +189,32 @@ pub(super) async fn update_agent_block(
     patch: BlockPatch,
     if_version: Option<i64>,
 ) -> Result<Block, StoreError> {
-    let mut tx = store.begin_write().await?;
-    let now = store.now();
-    let agent_id = agent.to_string();
-    agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
-    let row = require_by_label(&mut tx, &agent_id, label).await?;
-    let block = apply_patch(&mut tx, ctx, row, &patch, if_version, Some(&agent_id), now).await?;
-    tx.commit().await?;
-    Ok(block)
+    let (job_store, ctx, label) = (store.clone(), ctx.clone(), label.clone());
+    store
+        .write(move |conn| {
+            Box::pin(async move {
+                let now = job_store.now();
+                let agent_id = agent.to_string();
+                agents::require_exists(conn, &ctx.org, &agent_id).await?;
+                let row = require_by_label(conn, &agent_id, &label).await?;
+                apply_patch(conn, &ctx, row, &patch, if_version, Some(&agent_id), now).await
+            })
+        })
+        .await
 }
 
 pub(super) async fn create_block(store: &SqliteStore, ctx: &WriteContext, new: NewBlock) -> Result<Block, StoreError> {
-    let mut tx = store.begin_write().await?;
-    let now = store.now();
-    let placement = Placement { standalone: true, owner: None };
-    let id = insert(store, &mut tx, ctx, &new, placement, now).await?;
-    let row = require(&mut tx, &ctx.org, &id).await?;
-    tx.commit().await?;
-    Ok(row.block)
+    let (job_store, ctx) = (store.clone(), ctx.clone());
+    store
+        .write(move |conn| {
+            Box::pin(async move {
+                let now = job_store.now();
+                let placement = Placement { standalone: true, owner: None };
+                let id = insert(&job_store, conn, &ctx, &new, placement, now).await?;
+                Ok(require(conn, &ctx.org, &id).await?.block)
+            })
+        })
+        .await
 }
 
 pub(super) async fn get_block(store: &SqliteStore, org: &OrgId, id: BlockId) -> Result<Block, StoreError> {
@@ -239,10 +247,14 @@ pub(super) async fn update_block(
     patch: BlockPatch,
     if_version: Option<i64>,
 ) -> Result<Block, StoreError> {
-    let mut tx = store.begin_write().await?;
-    let now = store.now();
-    let row = require(&mut tx, &ctx.org, &id.to_string()).await?;
-    let block = apply_patch(&mut tx, ctx, row, &patch, if_version, None, now).await?;
-    tx.commit().await?;
-    Ok(block)
+    let (job_store, ctx) = (store.clone(), ctx.clone());
+    store
+        .write(move |conn| {
+            Box::pin(async move {
+                let now = job_store.now();
+                let row = require(conn, &ctx.org, &id.to_string()).await?;
+                apply_patch(conn, &ctx, row, &patch, if_version, None, now).await
+            })
+        })
+        .await
 }

@@ -1,5 +1,5 @@
 //! Compaction: moving messages out of an agent's context window and appending the summary that replaces them, in
-//! one write transaction.
+//! one write job.
 //!
 //! Nothing is deleted: evicted messages keep their rows (and stay searchable through `recall`); only `in_context`
 //! flips. Each message moved out records one `message.evict` event whose before and after are the same commitment
@@ -34,12 +34,26 @@ pub(super) async fn compact(
     ctx: &WriteContext,
     agent: AgentId,
     evict: &[MessageId],
+    summary: NewMessage,
+) -> Result<Message, StoreError> {
+    let (job_store, ctx, evict) = (store.clone(), ctx.clone(), evict.to_vec());
+    store
+        .write(move |conn| Box::pin(async move { compact_in(conn, &job_store, &ctx, agent, &evict, summary).await }))
+        .await
+}
+
+/// [`compact`]'s work, run by the writer.
+async fn compact_in(
+    conn: &mut SqliteConnection,
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    agent: AgentId,
+    evict: &[MessageId],
     mut summary: NewMessage,
 ) -> Result<Message, StoreError> {
-    let mut tx = store.begin_write().await?;
     let now = store.now();
     let agent_id = agent.to_string();
-    agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
+    agents::require_exists(conn, &ctx.org, &agent_id).await?;
 
     let mut moving = Vec::new();
     let mut seen = BTreeSet::new();
@@ -48,10 +62,10 @@ pub(super) async fn compact(
         if !seen.insert(id_text.clone()) {
             continue;
         }
-        match in_context_message(&mut tx, ctx, &agent_id, &id_text).await? {
+        match in_context_message(conn, ctx, &agent_id, &id_text).await? {
             Some(evicted) => moving.push(evicted),
             None => {
-                // Dropping `tx` rolls back: nothing has been written yet anyway.
+                // The failed job is rolled back: nothing has been written yet anyway.
                 return Err(ValidationError::new(
                     "evict",
                     format!("`{id_text}` is not a message in this agent's context window"),
@@ -61,7 +75,7 @@ pub(super) async fn compact(
         }
     }
     // The previous summary is superseded by the new one, which covers it.
-    for evicted in in_context_summaries(&mut tx, ctx, &agent_id).await? {
+    for evicted in in_context_summaries(conn, ctx, &agent_id).await? {
         if seen.insert(evicted.id.clone()) {
             moving.push(evicted);
         }
@@ -72,7 +86,7 @@ pub(super) async fn compact(
             .bind(ctx.org.as_str())
             .bind(&agent_id)
             .bind(&evicted.id)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         let commitment = version_hash(1, &evicted.salt, evicted.content.as_bytes());
         let event = Event {
@@ -83,15 +97,13 @@ pub(super) async fn compact(
             before: Some(&commitment),
             after: Some(&commitment),
         };
-        audit::record(&mut tx, ctx, now, event).await?;
+        audit::record(conn, ctx, now, event).await?;
     }
 
     summary.role = Role::Summary;
     summary.in_context = true;
-    let mut appended = messages::append_in(&mut tx, store, ctx, now, agent, vec![summary]).await?;
-    let summary = appended.pop().ok_or_else(|| rows::corrupt("summary", "the append returned no message"))?;
-    tx.commit().await?;
-    Ok(summary)
+    let mut appended = messages::append_in(conn, store, ctx, now, agent, vec![summary]).await?;
+    appended.pop().ok_or_else(|| rows::corrupt("summary", "the append returned no message"))
 }
 
 /// The message `id` if it is an in-context message of the agent.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
 use engram_core::agent::ModelRef;
 use engram_core::id::{AgentId, MessageId, PassageId};
@@ -87,18 +87,25 @@ pub(super) async fn set(store: &SqliteStore, items: Vec<(EmbeddingTarget, Embedd
     if items.is_empty() {
         return Ok(0);
     }
-    let mut tx = store.begin_write().await?;
+    store.write_then(move |conn| Box::pin(async move { set_in(conn, items).await }), add_to_indexes).await
+}
+
+/// Stores the embeddings whose rows still exist and have none; returns how many, and what to add to loaded indexes.
+async fn set_in(
+    conn: &mut SqliteConnection,
+    items: Vec<(EmbeddingTarget, Embedding)>,
+) -> Result<(u64, Vec<(Target, Embedding)>), StoreError> {
     // Whether each (kind, agent) may take vectors of the model: asked once per agent.
     let mut compatible: HashMap<(bool, String, String, usize), bool> = HashMap::new();
     let mut stored: Vec<(Target, Embedding)> = Vec::new();
     for (target, embedding) in items {
-        let Some(found) = find(&mut tx, target).await? else { continue };
+        let Some(found) = find(conn, target).await? else { continue };
         let dim = embedding.vector.len();
         let key = (found.kind == Kind::Passages, found.agent_id.clone(), embedding.model.clone(), dim);
         let ok = match compatible.get(&key) {
             Some(ok) => *ok,
             None => {
-                let other = vectors::other_model(&mut tx, found.kind, &found.agent_id, &embedding.model, dim).await?;
+                let other = vectors::other_model(conn, found.kind, &found.agent_id, &embedding.model, dim).await?;
                 if let Some((model, dim)) = &other {
                     tracing::warn!(agent = %found.agent_id, stored = %model, dim, new = %embedding.model,
                         "not storing embeddings of another model than the agent's existing ones");
@@ -124,12 +131,15 @@ pub(super) async fn set(store: &SqliteStore, items: Vec<(EmbeddingTarget, Embedd
             .bind(&embedding.model)
             .bind(dim as i64)
             .bind(found.pk)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         stored.push((found, embedding));
     }
-    tx.commit().await?;
-    let count = stored.len() as u64;
+    Ok((stored.len() as u64, stored))
+}
+
+/// Adds committed embeddings to the agents' loaded vector indexes.
+async fn add_to_indexes(store: SqliteStore, stored: Vec<(Target, Embedding)>) {
     let mut by_index: HashMap<(bool, String), (Kind, Vec<NewVector>)> = HashMap::new();
     for (target, embedding) in stored {
         let rows =
@@ -139,7 +149,6 @@ pub(super) async fn set(store: &SqliteStore, items: Vec<(EmbeddingTarget, Embedd
     for ((_, agent_id), (kind, rows)) in by_index {
         store.inner.vectors.after_insert(kind, &agent_id, rows).await;
     }
-    Ok(count)
 }
 
 /// The row an embedding is for, if it still exists and has none.

@@ -2,6 +2,7 @@
 //! failed. These are request bookkeeping, not agent state, so they record no audit events.
 
 use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
 
 use engram_core::org::OrgId;
 
@@ -20,14 +21,30 @@ pub(super) async fn begin(
     fingerprint: &str,
     expired_before: DateTime<Utc>,
 ) -> Result<IdempotencyBegin, StoreError> {
-    let mut tx = store.begin_write().await?;
+    let (job_store, org, key, fingerprint) = (store.clone(), org.clone(), key.to_owned(), fingerprint.to_owned());
+    store
+        .write(move |conn| {
+            Box::pin(async move { begin_in(conn, &job_store, &org, &key, &fingerprint, expired_before).await })
+        })
+        .await
+}
+
+/// [`begin`]'s work, run by the writer.
+async fn begin_in(
+    conn: &mut SqliteConnection,
+    store: &SqliteStore,
+    org: &OrgId,
+    key: &str,
+    fingerprint: &str,
+    expired_before: DateTime<Utc>,
+) -> Result<IdempotencyBegin, StoreError> {
     let now = store.now();
     let existing: Option<StoredKey> = sqlx::query_as(
         "SELECT fingerprint, status, body, created_at FROM idempotency_keys WHERE org_id = ?1 AND key = ?2",
     )
     .bind(org.as_str())
     .bind(key)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
     let outcome = match existing {
         Some((stored, status, body, created_at)) if created_at >= micros(expired_before) => {
@@ -50,12 +67,11 @@ pub(super) async fn begin(
             .bind(key)
             .bind(fingerprint)
             .bind(micros(now))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
             IdempotencyBegin::Started
         }
     };
-    tx.commit().await?;
     Ok(outcome)
 }
 
@@ -66,26 +82,36 @@ pub(super) async fn finish(
     status: u16,
     body: &[u8],
 ) -> Result<(), StoreError> {
-    let mut tx = store.begin_write().await?;
-    sqlx::query("UPDATE idempotency_keys SET status = ?1, body = ?2 WHERE org_id = ?3 AND key = ?4")
-        .bind(i64::from(status))
-        .bind(body)
-        .bind(org.as_str())
-        .bind(key)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
+    let (org, key, body) = (org.clone(), key.to_owned(), body.to_vec());
+    store
+        .write(move |conn| {
+            Box::pin(async move {
+                sqlx::query("UPDATE idempotency_keys SET status = ?1, body = ?2 WHERE org_id = ?3 AND key = ?4")
+                    .bind(i64::from(status))
+                    .bind(body)
+                    .bind(org.as_str())
+                    .bind(key)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
 }
 
 pub(super) async fn release(store: &SqliteStore, org: &OrgId, key: &str) -> Result<(), StoreError> {
-    let mut tx = store.begin_write().await?;
-    // Only a reservation is freed; a completed response stays so that retries keep getting it.
-    sqlx::query("DELETE FROM idempotency_keys WHERE org_id = ?1 AND key = ?2 AND status IS NULL")
-        .bind(org.as_str())
-        .bind(key)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
+    let (org, key) = (org.clone(), key.to_owned());
+    store
+        .write(move |conn| {
+            Box::pin(async move {
+                // Only a reservation is freed; a completed response stays so that retries keep getting it.
+                sqlx::query("DELETE FROM idempotency_keys WHERE org_id = ?1 AND key = ?2 AND status IS NULL")
+                    .bind(org.as_str())
+                    .bind(key)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
 }

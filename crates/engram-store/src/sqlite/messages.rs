@@ -2,7 +2,7 @@
 //! forwards or backwards, between two messages and by role, and reading the context window.
 //!
 //! [`append_in`] is the one place messages are inserted: plain appends, recorded steps (`runs`) and compaction
-//! summaries (`compaction`) all call it inside their own write transaction.
+//! summaries (`compaction`) all call it inside their own write job.
 
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
@@ -26,15 +26,19 @@ pub(super) async fn append(
     agent: AgentId,
     messages: Vec<NewMessage>,
 ) -> Result<Vec<Message>, StoreError> {
-    let mut tx = store.begin_write().await?;
-    let now = store.now();
-    agents::require_exists(&mut tx, &ctx.org, &agent.to_string()).await?;
-    let appended = append_in(&mut tx, store, ctx, now, agent, messages).await?;
-    tx.commit().await?;
-    Ok(appended)
+    let (job_store, ctx) = (store.clone(), ctx.clone());
+    store
+        .write(move |conn| {
+            Box::pin(async move {
+                let now = job_store.now();
+                agents::require_exists(conn, &ctx.org, &agent.to_string()).await?;
+                append_in(conn, &job_store, &ctx, now, agent, messages).await
+            })
+        })
+        .await
 }
 
-/// Appends `messages` after the agent's last one, inside the caller's write transaction `conn`, recording one
+/// Appends `messages` after the agent's last one, inside the caller's write job on `conn`, recording one
 /// `message.append` event each (run and step ids from `ctx`). The caller has checked that the agent exists in
 /// `ctx.org`.
 pub(super) async fn append_in(

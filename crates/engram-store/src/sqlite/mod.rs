@@ -1,8 +1,9 @@
-//! The embedded SQLite backend: opening the data file, its two connection pools, pragmas and migrations.
+//! The embedded SQLite backend: opening the data file, its writer connection and reader pool, pragmas and migrations.
 //!
-//! All writes go through a pool of exactly one connection, so writers queue inside the process instead of fighting
-//! over SQLite's file lock (no "database is locked" can reach a client); reads use a separate pool of read-only
-//! connections that see the last committed state through WAL. The per-object modules (`agents`, `blocks`,
+//! All writes go through one connection owned by the writer task (`writer`), so writers queue inside the process
+//! instead of fighting over SQLite's file lock (no "database is locked" can reach a client), and writes queued at the
+//! same time share one transaction and one fsync (group commit); reads use a separate pool of read-only connections
+//! that see the last committed state through WAL. The per-object modules (`agents`, `blocks`,
 //! `attachments`, `passages`, `search`, `messages`, `compaction`, `recall`, `runs`, `idempotency`, `embeddings`,
 //! `vector_search`) hold the SQL; `vectors` keeps the in-memory vector indexes derived from it; `audit` holds the one helper that
 //! records an audit event; `rows` decodes rows into domain types; `store_impl` wires them to the [`Store`] trait.
@@ -26,6 +27,7 @@ mod store_impl;
 mod vector_search;
 mod vectors;
 mod window;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,8 +35,9 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Connection, Sqlite};
 use ulid::{Generator, Ulid};
 
 use engram_core::ValidationError;
@@ -42,6 +45,8 @@ use engram_core::clock::{Clock, SystemClock};
 use engram_core::page::PageRequest;
 
 use crate::error::StoreError;
+
+pub use writer::CommitStats;
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "engram.db";
@@ -82,7 +87,8 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    writer: SqlitePool,
+    /// The task that owns the one writer connection and runs every write.
+    writer: writer::Writer,
     reader: SqlitePool,
     clock: Arc<dyn Clock>,
     /// Monotonic within one millisecond, so ids sort by creation even when several are made at once.
@@ -104,7 +110,10 @@ pub fn known_schema_version() -> i64 {
 
 impl SqliteStore {
     /// Opens (creating if needed) `<data_dir>/engram.db` and applies migrations. A data directory written by a newer
-    /// engram is refused with [`StoreError::SchemaTooNew`] and left unchanged.
+    /// engram is refused with [`StoreError::SchemaTooNew`] and left unchanged. The writer task is spawned on the
+    /// calling Tokio runtime, which must outlive the store; [`Store::close`] lets queued writes finish.
+    ///
+    /// [`Store::close`]: crate::Store::close
     pub async fn open(data_dir: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
         tokio::fs::create_dir_all(data_dir).await.map_err(|e| {
             StoreError::Unavailable(format!("cannot create the data directory {}: {e}", data_dir.display()))
@@ -117,35 +126,32 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(options.busy_timeout);
-        // Writers queue for the single connection; a generous wait keeps bursts of writes from failing.
+        // A write that cannot start within this long fails (without effect) instead of waiting forever.
         let queue_wait = Duration::from_secs(60).max(options.busy_timeout);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(queue_wait)
-            .connect_with(connect.clone())
-            .await?;
-        if let Err(e) = migrate(&writer).await {
-            writer.close().await;
+        // Migrations run on a one-connection pool, whose connection then becomes the writer's.
+        let migrations = SqlitePoolOptions::new().max_connections(1).connect_with(connect.clone()).await?;
+        if let Err(e) = migrate(&migrations).await {
+            migrations.close().await;
             return Err(e);
         }
+        let conn = migrations.acquire().await.map(PoolConnection::detach);
+        migrations.close().await;
+        let conn = conn?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             .acquire_timeout(queue_wait)
-            .connect_with(connect.create_if_missing(false).pragma("query_only", "ON"))
+            .connect_with(connect.clone().create_if_missing(false).pragma("query_only", "ON"))
             .await;
         let reader = match reader {
             Ok(reader) => reader,
             Err(e) => {
-                writer.close().await;
+                let _ = conn.close().await;
                 return Err(e.into());
             }
         };
         let inner = Inner {
             path,
-            writer,
+            writer: writer::Writer::start(conn, connect.create_if_missing(false), queue_wait),
             reader,
             clock: options.clock,
             ids: Mutex::new(Generator::new()),
@@ -172,14 +178,8 @@ impl SqliteStore {
         ids.generate_from_datetime(now).unwrap_or_else(|_| Ulid::new())
     }
 
-    /// Starts a write transaction on the single writer connection. `BEGIN IMMEDIATE` takes the write lock up front,
-    /// so a transaction never fails half-way because another process holds it (the busy timeout applies instead).
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.inner.writer.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
     /// A connection from the reader pool.
-    async fn read(&self) -> Result<sqlx::pool::PoolConnection<Sqlite>, StoreError> {
+    async fn read(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
         Ok(self.inner.reader.acquire().await?)
     }
 }
@@ -194,9 +194,9 @@ fn parse_cursor<T>(
 
 /// Refuses a database that records a migration this build does not know, before touching it; otherwise applies
 /// the missing migrations.
-async fn migrate(writer: &SqlitePool) -> Result<(), StoreError> {
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     let known = known_schema_version();
-    let mut conn = writer.acquire().await?;
+    let mut conn = pool.acquire().await?;
     let has_table: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
     )
@@ -210,7 +210,7 @@ async fn migrate(writer: &SqlitePool) -> Result<(), StoreError> {
         }
     }
     drop(conn);
-    MIGRATOR.run(writer).await.map_err(|e| match e {
+    MIGRATOR.run(pool).await.map_err(|e| match e {
         MigrateError::VersionMissing(found) => StoreError::SchemaTooNew { found, known },
         other => StoreError::Migration(other.to_string()),
     })

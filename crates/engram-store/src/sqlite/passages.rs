@@ -1,6 +1,8 @@
 //! Archival memory: inserting passages in batches (with their tags and optional embeddings), reading, listing,
 //! counting and deleting them. Full-text search over them lives in `search`.
 
+use sqlx::SqliteConnection;
+
 use engram_core::ValidationError;
 use engram_core::audit::{Action, TargetKind, WriteContext};
 use engram_core::id::{AgentId, PassageId};
@@ -27,11 +29,29 @@ pub(super) async fn insert(
         )
         .into());
     }
-    let mut tx = store.begin_write().await?;
+    let (job_store, ctx, agent_id) = (store.clone(), ctx.clone(), agent.to_string());
+    store
+        .write_then(
+            move |conn| Box::pin(async move { insert_in(conn, &job_store, &ctx, agent, passages).await }),
+            move |store, vectors| async move {
+                store.inner.vectors.after_insert(Kind::Passages, &agent_id, vectors).await;
+            },
+        )
+        .await
+}
+
+/// Inserts the passages; returns them and the vectors to add to a loaded index once they are committed.
+async fn insert_in(
+    conn: &mut SqliteConnection,
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    agent: AgentId,
+    passages: Vec<NewPassage>,
+) -> Result<(Vec<Passage>, Vec<NewVector>), StoreError> {
     let now = store.now();
     let agent_id = agent.to_string();
-    agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
-    check_models(&mut tx, &agent_id, &passages).await?;
+    agents::require_exists(conn, &ctx.org, &agent_id).await?;
+    check_models(conn, &agent_id, &passages).await?;
     let mut inserted = Vec::with_capacity(passages.len());
     let mut vectors = Vec::new();
     for new in passages {
@@ -55,14 +75,14 @@ pub(super) async fn insert(
         .bind(embedding.map(|e| e.model.as_str()))
         .bind(embedding.map(|e| e.vector.len() as i64))
         .bind(micros(created_at))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
         for tag in &new.tags {
             sqlx::query("INSERT OR IGNORE INTO passage_tags (passage_pk, agent_id, tag) VALUES (?, ?, ?)")
                 .bind(pk)
                 .bind(&agent_id)
                 .bind(tag.as_str())
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
         }
         let after = version_hash(1, &salt, new.text.as_bytes());
@@ -74,7 +94,7 @@ pub(super) async fn insert(
             before: None,
             after: Some(&after),
         };
-        audit::record(&mut tx, ctx, now, event).await?;
+        audit::record(conn, ctx, now, event).await?;
         if let Some(embedding) = new.embedding {
             let attr = RowAttr { time: micros(created_at), role: 0 };
             vectors.push(NewVector { key: pk, model: embedding.model, vector: embedding.vector, attr });
@@ -89,9 +109,7 @@ pub(super) async fn insert(
             embedding: None,
         });
     }
-    tx.commit().await?;
-    store.inner.vectors.after_insert(Kind::Passages, &agent_id, vectors).await;
-    Ok(inserted)
+    Ok((inserted, vectors))
 }
 
 /// Refuses vectors that cannot be compared with each other or with the agent's stored ones.
@@ -184,15 +202,31 @@ pub(super) async fn delete(
     agent: AgentId,
     id: PassageId,
 ) -> Result<(), StoreError> {
-    let mut tx = store.begin_write().await?;
+    let (job_store, ctx, agent_id) = (store.clone(), ctx.clone(), agent.to_string());
+    store
+        .write_then(
+            move |conn| Box::pin(async move { delete_in(conn, &job_store, &ctx, agent, id).await.map(|pk| ((), pk)) }),
+            move |store, pk| async move { store.inner.vectors.after_delete(Kind::Passages, &agent_id, pk).await },
+        )
+        .await
+}
+
+/// Deletes the passage; returns its key, to remove from a loaded index once the deletion is committed.
+async fn delete_in(
+    conn: &mut SqliteConnection,
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    agent: AgentId,
+    id: PassageId,
+) -> Result<i64, StoreError> {
     let now = store.now();
     let agent_id = agent.to_string();
-    agents::require_exists(&mut tx, &ctx.org, &agent_id).await?;
-    let Salted { item: passage, salt } = require(&mut tx, &agent_id, id, false).await?;
+    agents::require_exists(conn, &ctx.org, &agent_id).await?;
+    let Salted { item: passage, salt } = require(conn, &agent_id, id, false).await?;
     let id_text = id.to_string();
     let pk: i64 = sqlx::query_scalar("DELETE FROM passages WHERE id = ?1 RETURNING pk")
         .bind(&id_text)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
     let before = version_hash(1, &salt, passage.text.as_bytes());
     let event = Event {
@@ -203,10 +237,8 @@ pub(super) async fn delete(
         before: Some(&before),
         after: None,
     };
-    audit::record(&mut tx, ctx, now, event).await?;
-    tx.commit().await?;
-    store.inner.vectors.after_delete(Kind::Passages, &agent_id, pk).await;
-    Ok(())
+    audit::record(conn, ctx, now, event).await?;
+    Ok(pk)
 }
 
 pub(super) async fn count(store: &SqliteStore, org: &OrgId, agent: AgentId) -> Result<u64, StoreError> {

@@ -39,7 +39,24 @@ pub(super) async fn create(
     if status == RunStatus::Queued && !inputs.is_empty() {
         return Err(ValidationError::new("inputs", "a queued run gets its input messages when it starts").into());
     }
-    let mut tx = store.begin_write().await?;
+    let (job_store, ctx) = (store.clone(), ctx.clone());
+    store
+        .write(move |conn| {
+            Box::pin(async move { create_in(conn, &job_store, &ctx, agent, status, input, inputs).await })
+        })
+        .await
+}
+
+/// [`create`]'s work, run by the writer: the run (if the agent is the organisation's) and its input messages.
+async fn create_in(
+    conn: &mut SqliteConnection,
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    agent: AgentId,
+    status: RunStatus,
+    input: Value,
+    inputs: Vec<NewMessage>,
+) -> Result<(Run, Vec<Message>), StoreError> {
     let stamp = store.now();
     let now = stored_time(stamp);
     let agent_id = agent.to_string();
@@ -55,13 +72,12 @@ pub(super) async fn create(
     .bind(status.as_str())
     .bind(input.to_string())
     .bind(micros(now))
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 0 {
         return Err(StoreError::not_found("agent", &agent_id));
     }
-    let appended = append_inputs(&mut tx, store, ctx, stamp, agent, id, inputs).await?;
-    tx.commit().await?;
+    let appended = append_inputs(conn, store, ctx, stamp, agent, id, inputs).await?;
     let run = Run {
         id,
         agent_id: agent,
@@ -80,7 +96,7 @@ pub(super) async fn create(
 
 /// Appends a run's input messages, stamped with the run.
 async fn append_inputs(
-    tx: &mut SqliteConnection,
+    conn: &mut SqliteConnection,
     store: &SqliteStore,
     ctx: &WriteContext,
     now: chrono::DateTime<chrono::Utc>,
@@ -93,7 +109,7 @@ async fn append_inputs(
     }
     let inputs = inputs.into_iter().map(|m| NewMessage { run_id: Some(run), ..m }).collect();
     let run_ctx = WriteContext { run_id: Some(run), ..ctx.clone() };
-    messages::append_in(tx, store, &run_ctx, now, agent, inputs).await
+    messages::append_in(conn, store, &run_ctx, now, agent, inputs).await
 }
 
 pub(super) async fn get(store: &SqliteStore, org: &OrgId, id: RunId) -> Result<Run, StoreError> {
@@ -107,17 +123,27 @@ pub(super) async fn start(
     id: RunId,
     inputs: Vec<NewMessage>,
 ) -> Result<(Run, Vec<Message>), StoreError> {
+    let (job_store, ctx) = (store.clone(), ctx.clone());
+    store.write(move |conn| Box::pin(async move { start_in(conn, &job_store, &ctx, id, inputs).await })).await
+}
+
+/// [`start`]'s work, run by the writer.
+async fn start_in(
+    conn: &mut SqliteConnection,
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    id: RunId,
+    inputs: Vec<NewMessage>,
+) -> Result<(Run, Vec<Message>), StoreError> {
     let org = &ctx.org;
-    let mut tx = store.begin_write().await?;
     let id_text = id.to_string();
-    let run = load(&mut tx, org, &id_text).await?;
+    let run = load(conn, org, &id_text).await?;
     if run.status != RunStatus::Queued {
         return Err(StoreError::VersionConflict { expected: stage(RunStatus::Queued), actual: stage(run.status) });
     }
-    set_status(&mut tx, org, &id_text, RunStatus::Running).await?;
-    let appended = append_inputs(&mut tx, store, ctx, store.now(), run.agent_id, id, inputs).await?;
-    let run = load(&mut tx, org, &id_text).await?;
-    tx.commit().await?;
+    set_status(conn, org, &id_text, RunStatus::Running).await?;
+    let appended = append_inputs(conn, store, ctx, store.now(), run.agent_id, id, inputs).await?;
+    let run = load(conn, org, &id_text).await?;
     Ok((run, appended))
 }
 
@@ -132,7 +158,24 @@ pub(super) async fn record_step(
     if let Some(outcome) = &finish {
         check_final(outcome)?;
     }
-    let mut tx = store.begin_write().await?;
+    let (job_store, ctx) = (store.clone(), ctx.clone());
+    store
+        .write(move |conn| {
+            Box::pin(async move { record_step_in(conn, &job_store, &ctx, agent, step, messages, finish).await })
+        })
+        .await
+}
+
+/// [`record_step`]'s work, run by the writer: the step, its messages and, if it is the last, the run's end.
+async fn record_step_in(
+    conn: &mut SqliteConnection,
+    store: &SqliteStore,
+    ctx: &WriteContext,
+    agent: AgentId,
+    step: NewStep,
+    messages: Vec<NewMessage>,
+    finish: Option<RunOutcome>,
+) -> Result<Vec<Message>, StoreError> {
     let now = store.now();
     let agent_id = agent.to_string();
     let run_id = step.run_id.to_string();
@@ -144,7 +187,7 @@ pub(super) async fn record_step(
     .bind(ctx.org.as_str())
     .bind(&agent_id)
     .bind(&run_id)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
     if !agent_exists {
         return Err(StoreError::not_found("agent", &agent_id));
@@ -165,7 +208,7 @@ pub(super) async fn record_step(
     .bind(to_i64("completion_tokens", step.usage.completion_tokens)?)
     .bind(to_i64("duration_ms", step.duration_ms)?)
     .bind(micros(now))
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await;
     match inserted {
         Ok(_) => {}
@@ -180,11 +223,10 @@ pub(super) async fn record_step(
     let mut step_ctx = ctx.clone();
     step_ctx.run_id = step_ctx.run_id.or(Some(step.run_id));
     step_ctx.step_id = step_ctx.step_id.or(Some(step.id));
-    let appended = messages::append_in(&mut tx, store, &step_ctx, now, agent, messages).await?;
+    let appended = messages::append_in(conn, store, &step_ctx, now, agent, messages).await?;
     if let Some(outcome) = finish {
-        end_in(&mut tx, store, &ctx.org, &run_id, &outcome).await?;
+        end_in(conn, store, &ctx.org, &run_id, &outcome).await?;
     }
-    tx.commit().await?;
     Ok(appended)
 }
 
@@ -198,7 +240,7 @@ fn check_final(outcome: &RunOutcome) -> Result<(), StoreError> {
 
 /// Ends the run `id` unless it has ended already.
 async fn end_in(
-    tx: &mut SqliteConnection,
+    conn: &mut SqliteConnection,
     store: &SqliteStore,
     org: &OrgId,
     id: &str,
@@ -214,7 +256,7 @@ async fn end_in(
     .bind(micros(store.now()))
     .bind(org.as_str())
     .bind(id)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -226,22 +268,36 @@ pub(super) async fn finish(
     outcome: RunOutcome,
 ) -> Result<Run, StoreError> {
     check_final(&outcome)?;
-    let mut tx = store.begin_write().await?;
-    let id_text = id.to_string();
-    let run = load(&mut tx, org, &id_text).await?;
-    if run.status.is_finished() {
-        return Ok(run);
-    }
-    end_in(&mut tx, store, org, &id_text, &outcome).await?;
-    let run = load(&mut tx, org, &id_text).await?;
-    tx.commit().await?;
-    Ok(run)
+    let (job_store, org) = (store.clone(), org.clone());
+    store
+        .write(move |conn| {
+            Box::pin(async move {
+                let id_text = id.to_string();
+                let run = load(conn, &org, &id_text).await?;
+                if run.status.is_finished() {
+                    return Ok(run);
+                }
+                end_in(conn, &job_store, &org, &id_text, &outcome).await?;
+                load(conn, &org, &id_text).await
+            })
+        })
+        .await
 }
 
 pub(super) async fn request_cancel(store: &SqliteStore, org: &OrgId, id: RunId) -> Result<Run, StoreError> {
-    let mut tx = store.begin_write().await?;
+    let (job_store, org) = (store.clone(), org.clone());
+    store.write(move |conn| Box::pin(async move { request_cancel_in(conn, &job_store, &org, id).await })).await
+}
+
+/// [`request_cancel`]'s work, run by the writer.
+async fn request_cancel_in(
+    conn: &mut SqliteConnection,
+    store: &SqliteStore,
+    org: &OrgId,
+    id: RunId,
+) -> Result<Run, StoreError> {
     let id_text = id.to_string();
-    let run = load(&mut tx, org, &id_text).await?;
+    let run = load(conn, org, &id_text).await?;
     match run.status {
         RunStatus::Queued => {
             sqlx::query(
@@ -253,21 +309,19 @@ pub(super) async fn request_cancel(store: &SqliteStore, org: &OrgId, id: RunId) 
             .bind(micros(store.now()))
             .bind(org.as_str())
             .bind(&id_text)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         }
         RunStatus::Running if !run.cancel_requested => {
             sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE org_id = ?1 AND id = ?2")
                 .bind(org.as_str())
                 .bind(&id_text)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
         }
         _ => return Ok(run),
     }
-    let run = load(&mut tx, org, &id_text).await?;
-    tx.commit().await?;
-    Ok(run)
+    load(conn, org, &id_text).await
 }
 
 pub(super) async fn with_status(

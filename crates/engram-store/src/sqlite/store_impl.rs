@@ -36,8 +36,9 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        self.inner.reader.close().await;
+        // Queued writes finish first.
         self.inner.writer.close().await;
+        self.inner.reader.close().await;
     }
 
     async fn create_agent(&self, ctx: &WriteContext, new: NewAgent) -> Result<Agent, StoreError> {

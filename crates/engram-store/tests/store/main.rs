@@ -1,8 +1,9 @@
 //! The store integration tests: the whole conformance suite against `SqliteStore` (each check in its own temp dir),
 //! and what only the SQLite backend has to show: migrations, refusal of a newer schema, persistence across reopen,
-//! concurrent writers, full-text index consistency and corrupt-data reporting.
+//! concurrent writers, group commit, full-text index consistency and corrupt-data reporting.
 
 mod concurrency;
+mod group_commit;
 mod migrations;
 mod persistence;
 mod support;

@@ -61,6 +61,10 @@ pub async fn run(args: &ClientArgs, command: ArchivalCommand, json: bool) -> any
                 ]);
             }
             print!("{}", table.render());
+            // A hybrid search the server answered from text alone says so; keep that visible.
+            if let Some(note) = response.get("note").and_then(Value::as_str) {
+                eprintln!("note: {note}");
+            }
             Ok(())
         }
         ArchivalCommand::List { agent, limit } => {

@@ -4,8 +4,8 @@
 //! The file is read at run time from wherever the caller points (it is licensed CC BY-NC and is never copied into
 //! this repository). Its quirks are handled here: some evidence entries hold two ids in one string (`"D8:6; D9:17"`),
 //! and a few ids do not name a turn of the conversation (`"D"`, `"D:11:26"`); those are dropped and counted. A
-//! passage is `"Speaker: text"`, followed by `" [image: caption]"` when the turn shared an image (the file keeps the
-//! image's generated caption, and the annotated evidence often points at such turns).
+//! passage is `"Speaker: text"`, the benchmark's protocol; with captions on, a turn that shared an image gets
+//! `" [image: caption]"` appended (the file keeps each shared image's generated caption).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -69,19 +69,22 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
+    /// Reads the file; `captions` appends shared images' captions to their turns' passages.
+    pub fn load(path: &Path, captions: bool) -> anyhow::Result<Self> {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let value: Value = serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", path.display()))?;
-        Self::parse(&value).with_context(|| format!("{} is not in the LoCoMo format", path.display()))
+        Self::parse(&value, captions).with_context(|| format!("{} is not in the LoCoMo format", path.display()))
     }
 
-    pub fn parse(value: &Value) -> anyhow::Result<Self> {
+    pub fn parse(value: &Value, captions: bool) -> anyhow::Result<Self> {
         let samples = value.as_array().ok_or_else(|| anyhow!("expected a JSON list of samples"))?;
         let mut dropped_evidence = Vec::new();
         let conversations = samples
             .iter()
             .enumerate()
-            .map(|(i, sample)| conversation(sample, &mut dropped_evidence).with_context(|| format!("in sample {i}")))
+            .map(|(i, sample)| {
+                conversation(sample, captions, &mut dropped_evidence).with_context(|| format!("in sample {i}"))
+            })
             .collect::<anyhow::Result<_>>()?;
         Ok(Self { conversations, dropped_evidence })
     }
@@ -95,7 +98,7 @@ impl Dataset {
     }
 }
 
-fn conversation(sample: &Value, dropped: &mut Vec<String>) -> anyhow::Result<Conversation> {
+fn conversation(sample: &Value, captions: bool, dropped: &mut Vec<String>) -> anyhow::Result<Conversation> {
     let sample_id = str_field(sample, "sample_id")?.to_owned();
     let sessions = sample
         .get("conversation")
@@ -115,7 +118,7 @@ fn conversation(sample: &Value, dropped: &mut Vec<String>) -> anyhow::Result<Con
         for turn in sessions.get(&format!("session_{n}")).and_then(Value::as_array).into_iter().flatten() {
             let id = str_field(turn, "dia_id")?;
             let dia_id = DiaId::parse(id).ok_or_else(|| anyhow!("turn id {id:?} is not D<session>:<turn>"))?;
-            let caption = turn.get("blip_caption").and_then(Value::as_str);
+            let caption = turn.get("blip_caption").and_then(Value::as_str).filter(|_| captions);
             let text = passage_text(str_field(turn, "speaker")?, str_field(turn, "text")?, caption);
             turns.push(Turn { dia_id, text, created_at });
         }
@@ -235,10 +238,17 @@ mod tests {
                 {"question": "Why?", "adversarial_answer": "y", "evidence": [], "category": 5}
             ]
         }]);
-        let dataset = Dataset::parse(&sample).unwrap();
+        let texts = |dataset: &Dataset| -> Vec<String> {
+            dataset.conversations[0].turns.iter().map(|t| t.text.clone()).collect()
+        };
+        let with_captions = Dataset::parse(&sample, true).unwrap();
+        assert_eq!(
+            texts(&with_captions),
+            ["Ann: Hi Bo!", "Bo: Look at this. [image: a photo of a dog]", "Bo: Back again."]
+        );
+        let dataset = Dataset::parse(&sample, false).unwrap();
+        assert_eq!(texts(&dataset), ["Ann: Hi Bo!", "Bo: Look at this.", "Bo: Back again."]);
         let conversation = &dataset.conversations[0];
-        let texts: Vec<&str> = conversation.turns.iter().map(|t| t.text.as_str()).collect();
-        assert_eq!(texts, ["Ann: Hi Bo!", "Bo: Look at this. [image: a photo of a dog]", "Bo: Back again."]);
         assert_eq!(conversation.turns[2].created_at, Utc.with_ymd_and_hms(2023, 3, 2, 9, 0, 0).unwrap());
         let evidence: Vec<&[DiaId]> = conversation.questions.iter().map(|q| q.evidence.as_slice()).collect();
         assert_eq!(evidence, [&[id(1, 2)][..], &[id(1, 1), id(2, 1)][..], &[][..]]);
@@ -248,9 +258,9 @@ mod tests {
 
     #[test]
     fn malformed_files_are_refused() {
-        assert!(Dataset::parse(&json!({"not": "a list"})).is_err());
+        assert!(Dataset::parse(&json!({"not": "a list"}), false).is_err());
         let bad_date = json!([{"sample_id": "c", "conversation": {"session_1_date_time": "soon", "session_1": []},
                                "qa": []}]);
-        assert!(Dataset::parse(&bad_date).is_err());
+        assert!(Dataset::parse(&bad_date, false).is_err());
     }
 }

@@ -47,6 +47,9 @@ pub struct LocomoBenchArgs {
     /// all-minilm-l6-v2` when that holds a model, else none (vector and hybrid then report "unavailable").
     #[arg(long, env = MODEL_DIR_ENV, value_name = "DIR")]
     pub embedding_model_dir: Option<PathBuf>,
+    /// Append each shared image's caption to its turn's passage (`"Speaker: text [image: caption]"`).
+    #[arg(long)]
+    pub captions: bool,
     /// Results asked for per question (at least 20, the deepest cutoff).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(20..=100))]
     pub k: u32,
@@ -57,7 +60,7 @@ pub struct LocomoBenchArgs {
 }
 
 pub async fn run_locomo(args: &LocomoBenchArgs, json: bool) -> anyhow::Result<()> {
-    let dataset = Dataset::load(&args.data)?;
+    let dataset = Dataset::load(&args.data, args.captions)?;
     let mut modes = args.modes.clone();
     modes.dedup();
     let model_dir = model_dir(args.embedding_model_dir.as_deref())?;
@@ -221,7 +224,9 @@ struct Searcher<'a> {
 }
 
 impl Searcher<'_> {
-    /// The ranked hits, or `Err(reason)` when the server does not offer this mode (422 `search_mode_unavailable`).
+    /// The ranked hits, or `Err(reason)` when the server does not offer this mode: it answers 422
+    /// `search_mode_unavailable`, or ranks in another mode and says so (a hybrid search without a usable embedding
+    /// model answers from text with `"mode": "text"`), which must not be reported as this mode's figures.
     async fn search(&self, agent: &str, question: &str) -> anyhow::Result<Result<Vec<Hit>, String>> {
         let path = format!(
             "/v1/agents/{agent}/archival/search?q={}&k={}&mode={}",
@@ -236,6 +241,11 @@ impl Searcher<'_> {
         }
         if !status.is_success() {
             bail!("GET {path} answered {status}: {body}");
+        }
+        let answered = body.get("mode").and_then(Value::as_str).unwrap_or(self.mode.as_str());
+        if answered != self.mode.as_str() {
+            let note = body.get("note").and_then(Value::as_str).unwrap_or("no reason given");
+            return Ok(Err(format!("the server ranked in {answered} mode instead: {note}")));
         }
         let results = body.get("results").and_then(Value::as_array).ok_or_else(|| anyhow!("no results in {body}"))?;
         let hits = results.iter().map(hit).collect::<anyhow::Result<Vec<_>>>()?;

@@ -62,11 +62,12 @@ impl Report {
         let (machine, cpus) = machine();
         let with_evidence = dataset.conversations.iter().flat_map(|c| &c.questions).filter(|q| !q.evidence.is_empty());
         let data = format!(
-            "{}: {} conversations, {} turns stored as passages, {} questions ({} with evidence); {} evidence ids \
+            "{}: {} conversations, {} turns stored as passages ({}), {} questions ({} with evidence); {} evidence ids \
              dropped because they name no turn",
             args.data.display(),
             dataset.conversations.len(),
             dataset.turns(),
+            if args.captions { "\"Speaker: text [image: caption]\"" } else { "\"Speaker: text\"" },
             dataset.questions(),
             with_evidence.count(),
             dataset.dropped_evidence.len()
@@ -75,6 +76,7 @@ impl Report {
             "file": args.data.display().to_string(),
             "conversations": dataset.conversations.len(),
             "turns": dataset.turns(),
+            "captions": args.captions,
             "questions": dataset.questions(),
             "dropped_evidence": dataset.dropped_evidence,
         });
@@ -90,10 +92,11 @@ impl Report {
             .collect();
         Self {
             command: format!(
-                "engram bench locomo --data {} --modes {} --k {}",
+                "engram bench locomo --data {} --modes {} --k {}{}",
                 args.data.display(),
                 modes_list(&modes),
-                args.k
+                args.k,
+                if args.captions { " --captions" } else { "" }
             ),
             machine,
             cpus,
