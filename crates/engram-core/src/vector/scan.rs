@@ -164,7 +164,7 @@ impl<A: Copy> VectorSet<A> {
     ) -> TopK {
         let mut floor = Floor::new(k);
         let mut candidates: Vec<(usize, f32)> = Vec::new();
-        let mut compact_at = k.max(256) * 4;
+        let mut compact_at = k.max(256).saturating_mul(4);
         let codes = self.codes[range.start * self.dim..range.end * self.dim].chunks_exact(self.dim);
         let rows = codes
             .zip(&self.keys[range.clone()])
@@ -322,6 +322,15 @@ mod tests {
         let hits = set.exact_search_threads(&normalized(40, &row).unwrap(), 15, 2, |_, _| true);
         assert_eq!(hits.iter().map(|hit| hit.key).collect::<Vec<_>>(), (0..15).collect::<Vec<_>>());
         assert!(hits.iter().all(|hit| (hit.score - 1.0).abs() < 1e-5));
+    }
+
+    #[test]
+    fn huge_k_returns_every_accepted_row() {
+        let set = random_set(50, 8, 6);
+        let q = query(8, 1);
+        let hits = set.exact_search(&q, usize::MAX, |key, _| key % 2 == 0);
+        assert_eq!(hits, brute(&set, &q, 50, |key, _| key % 2 == 0));
+        assert_eq!(hits.len(), 25);
     }
 
     #[test]
