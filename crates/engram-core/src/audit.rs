@@ -15,6 +15,9 @@ pub enum ActorKind {
     Agent,
     System,
     Operator,
+    /// A client of engram's MCP server. Its id is the API key's id over HTTP (`local` in local mode) and the
+    /// client's self-declared name (`clientInfo.name` from `initialize`) over stdio.
+    Mcp,
 }
 
 impl ActorKind {
@@ -24,11 +27,12 @@ impl ActorKind {
             Self::Agent => "agent",
             Self::System => "system",
             Self::Operator => "operator",
+            Self::Mcp => "mcp",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::ApiKey, Self::Agent, Self::System, Self::Operator].into_iter().find(|k| k.as_str() == text)
+        [Self::ApiKey, Self::Agent, Self::System, Self::Operator, Self::Mcp].into_iter().find(|k| k.as_str() == text)
     }
 }
 

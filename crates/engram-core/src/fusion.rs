@@ -11,7 +11,8 @@
 //! Why not reciprocal rank fusion: ranks throw away how far apart the scores are, so a lone strong keyword match
 //! counts no more than a faint one. On the LoCoMo dev conversations (`engram bench locomo`; figures and the change
 //! log in `docs/benchmarks.md`), evidence recall@10 was 58.3 for BM25 alone, 50.8 for vectors alone, 58.4 for
-//! equal-weight RRF (k = 60) and 64.0 for this combination.
+//! equal-weight RRF (k = 60) and 64.0 for this combination; with function words left out of the text query, 60.9
+//! for BM25 and 66.2 for this combination.
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -27,9 +28,10 @@ pub struct FusionInput<'a> {
     pub vector: &'a [(i64, f64)],
 }
 
-/// The weight of the normalised text score; the vector score gets the rest. Chosen on the LoCoMo dev conversations:
-/// recall@10 peaked at 0.5, stayed within a point of it up to 0.7 and fell two points by 0.4.
-pub const TEXT_WEIGHT: f64 = 0.5;
+/// The weight of the normalised text score; the vector score gets the rest. Chosen on the LoCoMo dev conversations
+/// (replayed over the same lists): with function words left out of the text query, recall@10 was 65.6 at 0.5, 66.0
+/// to 66.3 from 0.58 to 0.62, and fell below 65.5 under 0.5 or above 0.7.
+pub const TEXT_WEIGHT: f64 = 0.6;
 
 /// At most `k` keys from either list, best first, with their fused score in [0, 1] (higher is better; comparable
 /// only within one result). A key repeated within one list counts once, at its first (best) place. Equal scores are
@@ -118,8 +120,8 @@ mod tests {
         let result = fused(&text, &vector, 10);
         let order: Vec<i64> = result.iter().map(|&(key, _)| key).collect();
         assert_eq!(order, vec![2, 1, 4, 3, 5]);
-        assert!((result[0].1 - (0.5 * 0.5 + 0.5 * 6.0 / 7.0)).abs() < 1e-12);
-        assert!((result[1].1 - 0.5).abs() < 1e-12);
+        assert!((result[0].1 - (TEXT_WEIGHT * 0.5 + (1.0 - TEXT_WEIGHT) * 6.0 / 7.0)).abs() < 1e-12);
+        assert!((result[1].1 - TEXT_WEIGHT).abs() < 1e-12);
         assert_eq!(result[4].1, 0.0);
     }
 
@@ -137,10 +139,6 @@ mod tests {
         let text = [(1, 2.0), (2, 2.0), (3, 1.0)];
         let vector = [(7, 0.9), (2, 0.3)];
         assert_eq!(keys(&text, &vector, 10), vec![2, 1, 7, 3]);
-        // Key 2 second in both lists against keys first in one list each: equal fused scores, the key in both leads.
-        let text = [(1, 3.0), (2, 2.0), (3, 1.0)];
-        let vector = [(4, 0.75), (2, 0.5), (5, 0.25)];
-        assert_eq!(keys(&text, &vector, 3), vec![2, 1, 4]);
     }
 
     #[test]
@@ -171,14 +169,12 @@ mod tests {
         // A flat vector list gives every member the same lift; the text order decides among them.
         let text = [(1, 5.0), (2, 4.0), (3, 1.0)];
         let flat = [(3, 0.25), (2, 0.25)];
-        assert_eq!(keys(&text, &flat, 10), vec![2, 3, 1]);
+        assert_eq!(keys(&text, &flat, 10), vec![2, 1, 3]);
+        assert_eq!(keys(&text, &[(3, 0.25), (1, 0.25)], 10), vec![1, 2, 3]);
     }
 
     #[test]
     fn ties_are_broken_deterministically() {
-        // Keys 3 and 1 are each first in one list: equal scores, lists and places, so the smaller key leads.
-        assert_eq!(keys(&[(3, 1.0)], &[(1, 0.9)], 10), vec![1, 3]);
-        assert_eq!(keys(&[(1, 1.0)], &[(3, 0.9)], 10), vec![1, 3]);
         // Equal scores and lists: the better place leads, then the smaller key.
         assert_eq!(keys(&[(9, 2.0), (4, 1.0), (8, 1.0)], &[], 10), vec![9, 4, 8]);
         let text: Vec<(i64, f64)> = (0..40).rev().map(|i| (i, 1.0)).collect();
@@ -190,7 +186,7 @@ mod tests {
         // A repeated key counts once, at its first place.
         let result = fused(&[(1, 2.0), (1, 1.0), (2, 0.5)], &[], 10);
         assert_eq!(result.iter().map(|&(key, _)| key).collect::<Vec<_>>(), vec![1, 2]);
-        assert_eq!(result[0].1, 0.5);
+        assert_eq!(result[0].1, TEXT_WEIGHT);
         // A NaN or infinite score ranks as the list's worst and never poisons the others.
         let text = [(1, 3.0), (2, f64::NAN), (3, 1.0), (4, f64::INFINITY)];
         let order = keys(&text, &[], 10);

@@ -13,6 +13,7 @@ pub mod commitment;
 pub mod defaults;
 pub mod fusion;
 pub mod id;
+pub mod import;
 pub mod memory_edit;
 pub mod message;
 pub mod org;

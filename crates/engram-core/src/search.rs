@@ -105,7 +105,10 @@ pub struct Scored<T> {
 /// matches passages that share some of its words and BM25 ranks those sharing more, rarer words first.
 ///
 /// Words are runs of letters and digits; everything else (FTS operators, quotes, punctuation) is dropped, so no
-/// user text can inject query syntax.
+/// user text can inject query syntax. Function words ([`STOP_WORDS`]: "the", "did", "to", …) are dropped too when
+/// the text has any other word: BM25 gives them almost no weight, yet each one makes nearly every passage a match
+/// the index has to score, which is what made a search over 100k passages cost 100 ms. A text made only of such
+/// words ("who is he") keeps them all.
 pub fn query_terms(text: &str) -> Vec<String> {
     let mut terms: Vec<String> = Vec::new();
     for word in text.split(|c: char| !c.is_alphanumeric()) {
@@ -117,8 +120,33 @@ pub fn query_terms(text: &str) -> Vec<String> {
             terms.push(word);
         }
     }
+    if terms.iter().any(|t| !is_stop_word(t)) {
+        terms.retain(|t| !is_stop_word(t));
+    }
     terms
 }
+
+/// Whether `word` (lower case) is one of [`STOP_WORDS`].
+pub fn is_stop_word(word: &str) -> bool {
+    STOP_WORDS.binary_search(&word).is_ok()
+}
+
+/// English function words left out of full-text queries, sorted (for binary search). The common English list
+/// (pronouns, articles, auxiliaries, prepositions, conjunctions, question words), plus the fragments contractions
+/// leave once apostrophes split words ("don't" → "don", "t").
+#[rustfmt::skip]
+pub const STOP_WORDS: &[&str] = &[
+    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be",
+    "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "d", "did", "do",
+    "does", "doing", "don", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having",
+    "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it",
+    "its", "itself", "just", "ll", "m", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off",
+    "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "re", "s", "same", "she",
+    "should", "so", "some", "such", "t", "than", "that", "the", "their", "theirs", "them", "themselves", "then",
+    "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "ve", "very", "was",
+    "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you",
+    "your", "yours", "yourself", "yourselves",
+];
 
 #[cfg(test)]
 mod tests {
@@ -126,8 +154,24 @@ mod tests {
 
     #[test]
     fn query_terms_strip_syntax() {
-        assert_eq!(query_terms("What's \"NEAR\" (x OR y)*?"), vec!["what", "s", "near", "x", "or", "y"]);
+        assert_eq!(query_terms("What's \"NEAR\" (x OR y)*?"), vec!["near", "x", "y"]);
         assert_eq!(query_terms("Café café"), vec!["café"]);
         assert!(query_terms("  --- ").is_empty());
+    }
+
+    #[test]
+    fn function_words_are_dropped_unless_nothing_else_is_left() {
+        assert_eq!(
+            query_terms("When did Caroline go to the support group?"),
+            vec!["caroline", "go", "support", "group"]
+        );
+        assert_eq!(query_terms("Who is he?"), vec!["who", "is", "he"]);
+    }
+
+    #[test]
+    fn the_stop_word_list_is_sorted_lower_case_and_unique() {
+        assert!(STOP_WORDS.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+        assert!(STOP_WORDS.iter().all(|w| w.chars().all(|c| c.is_ascii_lowercase())));
+        assert!(is_stop_word("the") && !is_stop_word("lisbon"));
     }
 }

@@ -4,7 +4,7 @@
 //! real local model, inserts that embed and the cost of embedding a query. Prints markdown tables.
 //!
 //! `cargo bench -p engram-runtime --bench search -- [--sizes 10000,100000,1000000] [--queries 300] [--warmup 20]
-//! [--embed-passages 2000] [--embed-batch 100] [--no-parts] [--data-dir DIR]`
+//! [--modes text,vector,hybrid] [--embed-passages 2000] [--embed-batch 100] [--no-parts] [--data-dir DIR]`
 //!
 //! `--data-dir` keeps each size's database in `DIR/passages-<size>` (for looking at it with `sqlite3` afterwards)
 //! instead of a temporary directory.
@@ -61,6 +61,7 @@ struct Options {
     warmup: usize,
     embed_passages: usize,
     embed_batch: usize,
+    modes: Vec<SearchMode>,
     parts: bool,
     data_dir: Option<PathBuf>,
 }
@@ -77,6 +78,7 @@ fn options() -> anyhow::Result<Options> {
         warmup: 20,
         embed_passages: 2_000,
         embed_batch: 100,
+        modes: MODES.to_vec(),
         parts: true,
         data_dir: None,
     };
@@ -90,6 +92,11 @@ fn options() -> anyhow::Result<Options> {
                     .split(',')
                     .map(|size| number("--sizes", Some(&size.trim().to_owned())))
                     .collect::<anyhow::Result<_>>()?;
+            }
+            "--modes" => {
+                let list = args.next().context("--modes needs a value")?;
+                options.modes =
+                    list.split(',').map(|mode| SearchMode::parse("--modes", mode.trim())).collect::<Result<_, _>>()?;
             }
             "--queries" => options.queries = number(flag, args.next())?.max(1),
             "--warmup" => options.warmup = number(flag, args.next())?,
@@ -199,7 +206,7 @@ async fn bench_size(corpus: &Corpus, rows: usize, options: &Options) -> anyhow::
     let mut series = Vec::new();
     let mut found = (Vec::new(), Vec::new());
     for filtered in [false, true] {
-        for mode in MODES {
+        for &mode in &options.modes {
             let label = mode.as_str().to_owned();
             let (latencies, ids) = bench.series(mode, K, filtered, &label).await?;
             if mode == SearchMode::Vector {
@@ -207,7 +214,7 @@ async fn bench_size(corpus: &Corpus, rows: usize, options: &Options) -> anyhow::
             }
             series.push(Series { label, mode, filtered, latencies });
         }
-        if options.parts && !filtered {
+        if options.parts && !filtered && options.modes.contains(&SearchMode::Hybrid) {
             for mode in [SearchMode::Text, SearchMode::Vector] {
                 let label = format!("{} k={} (hybrid's half)", mode.as_str(), pool(K));
                 let (latencies, _) = bench.series(mode, pool(K), filtered, &label).await?;
@@ -222,10 +229,12 @@ async fn bench_size(corpus: &Corpus, rows: usize, options: &Options) -> anyhow::
 
     let queries = &queries[..measured.len()];
     let index = recall::measure(corpus, rows, queries, K as usize, FILTER_TAG)?;
-    let recall = (
-        recall::store_recall(&found.0, &index.truth, &filled.ids),
-        recall::store_recall(&found.1, &index.truth_filtered, &filled.ids),
-    );
+    let recall = options.modes.contains(&SearchMode::Vector).then(|| {
+        (
+            recall::store_recall(&found.0, &index.truth, &filled.ids),
+            recall::store_recall(&found.1, &index.truth_filtered, &filled.ids),
+        )
+    });
     Ok(SizeReport {
         rows,
         insert_seconds: filled.store_time.as_secs_f64(),

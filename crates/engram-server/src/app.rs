@@ -27,6 +27,7 @@ use crate::auth::{self, Authenticator};
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::idempotency;
+use crate::mcp;
 use crate::metrics::{self, Metrics};
 use crate::openapi::ApiDoc;
 
@@ -40,6 +41,8 @@ pub struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) default_embedding: ModelRef,
     pub(crate) openapi_json: Arc<String>,
+    /// MCP's streamable HTTP transport, mounted at `/mcp`; its sessions end when the server shuts down.
+    pub(crate) mcp: engram_mcp::HttpTransport,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
         let providers =
             Providers::new(config.providers.clone()).map_err(|e| BindError::InvalidConfig(e.to_string()))?;
         let runtime = Runtime::new(store.clone(), providers, embedders, Arc::new(SystemClock), config.runtime.clone());
+        let mcp = mcp::transport(&config, store.clone(), runtime.retrieval().clone());
         Ok(Self {
             runtime,
             store,
@@ -69,6 +73,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             default_embedding,
             openapi_json: Arc::new(String::new()),
+            mcp,
             config: Arc::new(config),
         })
     }
@@ -85,6 +90,7 @@ pub fn router(mut state: AppState) -> Router {
 
     let body_limit = state.config.body_limit_bytes;
     routes
+        .merge(mcp::routes(&state))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), metrics::layer))
@@ -178,10 +184,13 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         // Embeds what was stored without vectors (every message; passages written while the model was missing).
         let _indexer = self.state.runtime.retrieval().spawn_indexer();
+        let mcp = self.state.mcp.clone();
         let app = router(self.state);
         let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             shutdown.await;
+            // MCP event streams stay open until their session ends; end them so in-flight requests can drain.
+            mcp.close_sessions();
             let _ = drained_tx.send(());
         });
         let mut serve = std::pin::pin!(serve.into_future());

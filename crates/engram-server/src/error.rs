@@ -6,6 +6,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use engram_agentfile::AgentFileError;
 use engram_core::ValidationError;
 use engram_core::block::LimitExceeded;
 use engram_embed::EmbedError;
@@ -40,6 +41,9 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An Agent File that cannot be imported.
+    #[error(transparent)]
+    AgentFile(#[from] AgentFileError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     /// The model provider failed; the run ended with `llm_error`.
@@ -76,6 +80,7 @@ impl ApiError {
             Self::IdempotencyInProgress => (StatusCode::CONFLICT, "idempotency_in_progress".into(), none),
             Self::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused".into(), none),
             Self::Store(e) => store_parts(e),
+            Self::AgentFile(e) => agentfile_parts(e),
             Self::Runtime(e) => runtime_parts(e),
             Self::Upstream { run_id, provider_status, .. } => (
                 StatusCode::BAD_GATEWAY,
@@ -99,6 +104,20 @@ fn limit_parts(e: &LimitExceeded) -> (StatusCode, String, Value) {
         "block_limit_exceeded".into(),
         json!({ "label": e.label, "limit": e.limit, "requested": e.requested }),
     )
+}
+
+/// An Agent File refused: too large (413), not JSON (400), or not a file engram can import (422, with the JSON path
+/// of the offending field).
+fn agentfile_parts(e: &AgentFileError) -> (StatusCode, String, Value) {
+    match e {
+        AgentFileError::TooLarge { limit, .. } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into(), json!({ "limit_bytes": limit }))
+        }
+        AgentFileError::Syntax { .. } => (StatusCode::BAD_REQUEST, "invalid_json".into(), Value::Null),
+        AgentFileError::Invalid { field, .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "agentfile_invalid".into(), json!({ "field": field }))
+        }
+    }
 }
 
 fn runtime_parts(e: &RuntimeError) -> (StatusCode, String, Value) {

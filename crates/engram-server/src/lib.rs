@@ -11,6 +11,7 @@ mod config;
 mod error;
 mod extract;
 mod idempotency;
+mod mcp;
 mod metrics;
 mod openapi;
 mod wire;

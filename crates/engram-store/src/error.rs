@@ -54,10 +54,11 @@ pub enum StoreError {
     )]
     EmbeddingInUse { model: String },
 
-    /// The data directory was written by a newer engram. Never deleted or downgraded: the user must upgrade.
+    /// The data directory (or PostgreSQL database) was written by a newer engram. Never deleted or downgraded: the
+    /// user must upgrade.
     #[error(
-        "this data directory was written by a newer engram (schema version {found}; this build knows up to \
-         {known}). Upgrade engram to open it; the data has not been changed"
+        "this data directory (or database) was written by a newer engram (schema version {found}; this build knows \
+         up to {known}). Upgrade engram to open it; the data has not been changed"
     )]
     SchemaTooNew { found: i64, known: i64 },
 
@@ -81,11 +82,45 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
-                StoreError::Unavailable(e.to_string())
-            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+            sqlx::Error::Database(db) => match db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                Some(pg) => {
+                    let code = pg.code().to_owned();
+                    from_postgres(&code, e)
+                }
+                None => StoreError::Database(e),
+            },
             _ => StoreError::Database(e),
         }
+    }
+}
+
+/// Sorts a PostgreSQL error by its SQLSTATE: the server going away, refusing connections or not answering in time
+/// is [`StoreError::Unavailable`] (the request may be retried; engram keeps running and reconnects), text that
+/// PostgreSQL cannot store is the client's [`StoreError::Invalid`], and anything else is a database error.
+fn from_postgres(code: &str, e: sqlx::Error) -> StoreError {
+    let unavailable = |what: &str| StoreError::Unavailable(format!("{what} ({e})"));
+    match code {
+        // Class 08: connection exceptions. 57P01–57P03: the server is shutting down, crashed or starting up.
+        // 53xxx: out of connections, memory or disk. 58xxx: system errors (I/O).
+        c if c.starts_with("08") || c.starts_with("53") || c.starts_with("58") => {
+            unavailable("the database cannot serve requests now")
+        }
+        "57P01" | "57P02" | "57P03" | "57P04" | "57P05" => unavailable("the database server is not available"),
+        // Statement timeout (or a cancel): the database did not answer in time.
+        "57014" => unavailable("the database did not answer within the statement timeout"),
+        // Serialization failures and deadlocks: nothing was written, and a retry can succeed.
+        "40001" | "40P01" => unavailable("a concurrent write conflicted with this one; nothing was written"),
+        // The NUL character (U+0000), which PostgreSQL text cannot hold.
+        "22021" | "22P05" => StoreError::Invalid(ValidationError::new(
+            "",
+            "text containing the NUL character (U+0000) cannot be stored; remove it and retry",
+        )),
+        _ => StoreError::Database(e),
     }
 }
 

@@ -7,6 +7,7 @@ use engram_core::agent::{Agent, AgentFilter, AgentPatch, ModelRef, NewAgent};
 use engram_core::audit::{AuditEvent, WriteContext};
 use engram_core::block::{Block, BlockLabel, BlockPatch, NewBlock};
 use engram_core::id::{AgentId, BlockId, MessageId, PassageId, RunId};
+use engram_core::import::AgentsImport;
 use engram_core::message::{Message, MessageQuery, NewMessage};
 use engram_core::org::OrgId;
 use engram_core::page::{Page, PageLimit, PageRequest};
@@ -62,12 +63,26 @@ pub struct PendingEmbedding {
     pub text: String,
 }
 
+/// What a backend offers beyond the trait's methods, for `/v1/health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreCapabilities {
+    /// How vector search runs where the backend has a choice: `"pgvector"` (PostgreSQL ranks the vectors) or
+    /// `"exact"` (PostgreSQL without pgvector: engram scans an agent's vectors). `None` for SQLite, whose per-agent
+    /// in-memory indexes are its only way.
+    pub vector_path: Option<&'static str>,
+}
+
 /// Durable agent state. All reads are scoped by organisation; all writes carry a [`WriteContext`] and record audit
 /// events atomically with the change. A returned `Ok` from a write means the change is committed and durable.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
+
+    /// What this backend offers (reported by `/v1/health`).
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::default()
+    }
 
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -91,6 +106,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the agent, its messages and passages, and the blocks only it used that were made with it.
     /// Standalone blocks and blocks still attached elsewhere stay.
     async fn delete_agent(&self, ctx: &WriteContext, id: AgentId) -> Result<(), StoreError>;
+    /// Creates several agents at once (an Agent File import) in one transaction, recording the same events the
+    /// single-object paths do: each shared block is created standalone (`block.create`, no agent); then per agent,
+    /// its row (`agent.create`), its blocks in the order given (`block.create` for its own, `block.attach` for shared
+    /// ones) and its messages in order, positions from 1, with their `in_context` flags and `created_at` as given
+    /// (`message.append` each). Fails with `Invalid` when [`AgentsImport::check`] does, creating nothing. Returns the
+    /// agents in input order, read once the whole import is made (a shared block lists every agent it went to).
+    async fn import_agents(&self, ctx: &WriteContext, import: AgentsImport) -> Result<Vec<Agent>, StoreError>;
 
     // ---- blocks ----
 

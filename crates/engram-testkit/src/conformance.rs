@@ -22,6 +22,7 @@ mod concurrency;
 mod embeddings;
 pub mod fixtures;
 mod idempotency;
+mod import;
 mod isolation;
 mod messages;
 mod passages;
@@ -108,6 +109,8 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("embedding_pending_rows", |s| Box::pin(embeddings::pending_rows(s))),
     ("embedding_set_rows", |s| Box::pin(embeddings::set_rows(s))),
     ("agent_embedding_model_in_use", |s| Box::pin(embeddings::model_in_use(s))),
+    ("import_agents_blocks_and_history", |s| Box::pin(import::agents_blocks_and_history(s))),
+    ("import_refused_creates_nothing", |s| Box::pin(import::refused_imports_create_nothing(s))),
 ];
 
 /// The names in [`CHECKS`], in order.
@@ -179,6 +182,8 @@ macro_rules! store_conformance_tests {
             embedding_pending_rows,
             embedding_set_rows,
             agent_embedding_model_in_use,
+            import_agents_blocks_and_history,
+            import_refused_creates_nothing,
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {

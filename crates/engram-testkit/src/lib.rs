@@ -4,6 +4,8 @@
 //!   client, restartable on the same data.
 //! - [`embedding`]: the real local embedding model, fetched if missing and loaded once per test binary.
 //! - [`conformance`]: the backend-neutral `Store` conformance suite every storage backend must pass.
+//! - [`postgres`]: a fresh PostgreSQL database per test on the `scripts/test-postgres` servers (`pg16` with
+//!   pgvector, `pg15` without); `ENGRAM_TEST_BACKEND=pg16|pg15` runs [`TestServer`] on them instead of SQLite.
 //! - [`models`]: pointing a server at scripted model servers ([`engram_scripted`], re-exported), and reading a
 //!   run's server-sent events.
 
@@ -12,6 +14,7 @@
 pub mod conformance;
 pub mod embedding;
 pub mod models;
+pub mod postgres;
 pub mod server;
 
 pub use engram_scripted::{EmbeddingReply, RecordedRequest, Reply, ScriptedModel, Turn};

@@ -1,18 +1,35 @@
-//! A real engram server for tests: bound to port 0, backed by SQLite in a temporary directory, stopped gracefully,
-//! and restartable on the same directory to test durability.
+//! A real engram server for tests: bound to port 0, backed by SQLite in a temporary directory (or, with
+//! `ENGRAM_TEST_BACKEND=pg16|pg15`, by PostgreSQL in a fresh test database), stopped gracefully, and restartable on
+//! the same data to test durability.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use engram_embed::Embedders;
 use engram_server::{Application, ServerConfig};
-use engram_store::{SqliteOptions, SqliteStore, Store};
+use engram_store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use crate::postgres::{PgVersion, TestDatabase};
+
+/// The environment variable that picks the store of every [`TestServer`]: `sqlite` (the default), `pg16` or `pg15`.
+pub const BACKEND_VAR: &str = "ENGRAM_TEST_BACKEND";
+
+/// The PostgreSQL test server [`BACKEND_VAR`] asks for, or `None` for SQLite.
+pub fn postgres_backend() -> Option<PgVersion> {
+    let backend = std::env::var(BACKEND_VAR).unwrap_or_default();
+    match backend.trim() {
+        "" | "sqlite" => None,
+        other => Some(
+            PgVersion::parse(other).unwrap_or_else(|| panic!("{BACKEND_VAR}={other}: expected sqlite, pg16 or pg15")),
+        ),
+    }
+}
 
 /// A running test server.
 pub struct TestServer {
@@ -22,6 +39,8 @@ pub struct TestServer {
     pub config: ServerConfig,
     embedders: Embedders,
     data_dir: Arc<TempDir>,
+    /// The PostgreSQL database the store lives in, when the backend is PostgreSQL (dropped with the last server).
+    database: Option<Arc<TestDatabase>>,
     store: Arc<dyn Store>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
@@ -80,12 +99,25 @@ impl TestServer {
     async fn spawn_embedders(mut config: ServerConfig, embedders: Embedders) -> Self {
         config.listen = "127.0.0.1:0".parse().expect("address");
         let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
-        Self::start(config, embedders, dir).await
+        let database = match postgres_backend() {
+            Some(version) => Some(Arc::new(TestDatabase::create(version).await)),
+            None => None,
+        };
+        Self::start(config, embedders, dir, database).await
     }
 
-    async fn start(config: ServerConfig, embedders: Embedders, data_dir: Arc<TempDir>) -> Self {
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(data_dir.path(), SqliteOptions::default()).await.expect("open store"));
+    async fn start(
+        config: ServerConfig,
+        embedders: Embedders,
+        data_dir: Arc<TempDir>,
+        database: Option<Arc<TestDatabase>>,
+    ) -> Self {
+        let store: Arc<dyn Store> = match &database {
+            Some(database) => Arc::new(
+                PostgresStore::open(database.url(), PostgresOptions::default()).await.expect("open postgres store"),
+            ),
+            None => Arc::new(SqliteStore::open(data_dir.path(), SqliteOptions::default()).await.expect("open store")),
+        };
         let app = Application::bind_with(config.clone(), store.clone(), embedders.clone()).await.expect("bind");
         let base = format!("http://{}", app.local_addr());
         let (tx, rx) = oneshot::channel::<()>();
@@ -98,6 +130,7 @@ impl TestServer {
             config,
             embedders,
             data_dir,
+            database,
             store,
             shutdown: Some(tx),
             handle: Some(handle),
@@ -109,7 +142,17 @@ impl TestServer {
         self.data_dir.path()
     }
 
-    /// The path of the SQLite database file.
+    /// `"sqlite"` or `"postgres"`: the store this server runs on.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// The PostgreSQL database's URL, when the server runs on PostgreSQL.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database.as_deref().map(TestDatabase::url)
+    }
+
+    /// The path of the SQLite database file (meaningful only when [`TestServer::backend`] is `sqlite`).
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.path().join(engram_store::sqlite::DB_FILE)
     }
@@ -125,10 +168,10 @@ impl TestServer {
         self.store.close().await;
     }
 
-    /// Stops this server and starts a new one on the same data directory and configuration.
+    /// Stops this server and starts a new one on the same data (directory or database) and configuration.
     pub async fn restart(mut self) -> Self {
         self.stop().await;
-        Self::start(self.config.clone(), self.embedders.clone(), self.data_dir.clone()).await
+        Self::start(self.config.clone(), self.embedders.clone(), self.data_dir.clone(), self.database.clone()).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::chat::ChatArgs;
 use crate::config::ConfigFlags;
-use crate::{bench, chat, client, config, serve};
+use crate::mcp::McpArgs;
+use crate::{bench, chat, client, config, mcp, serve};
 
 /// engram: a stateful agent server with OS-style memory.
 #[derive(Debug, Parser)]
@@ -35,6 +36,14 @@ pub enum Command {
     /// Chat with an agent on a running server: each line you type is sent, the reply streams back.
     #[command(after_help = chat::HELP)]
     Chat(ChatArgs),
+    /// Import agents from an Agent File (`.af`) into a running server.
+    Import(ImportArgs),
+    /// Write an agent of a running server as an Agent File (`.af`) to standard output.
+    Export(ExportArgs),
+    /// Serve one agent's memory to MCP clients (Claude Code, Cursor, Claude Desktop) on standard input and output.
+    ///
+    /// Opens the data directory directly (no server needed) and creates the agent on first use.
+    Mcp(McpArgs),
     /// Inspect the server configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -110,6 +119,23 @@ pub enum AgentCommand {
         /// Agent id (`agent_…`) or name.
         agent: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The Agent File to import (plain or JSON-encoded twice), or `-` for standard input.
+    #[arg(value_name = "FILE.af")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Agent id (`agent_…`) or name.
+    pub agent: String,
 }
 
 #[derive(Debug, Args)]
@@ -241,6 +267,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Block(args) => client::block::run(&args.client, args.command, json).await,
         Command::Archival(args) => client::archival::run(&args.client, args.command, json).await,
         Command::Chat(args) => chat::run(&args, json).await,
+        Command::Import(args) => client::agentfile::import(&args.client, &args.file, json).await,
+        Command::Export(args) => client::agentfile::export(&args.client, &args.agent).await,
+        Command::Mcp(args) => mcp::run(&args).await,
         Command::Config(ConfigCommand::Show(args)) => config::show(&args.flags, json),
         Command::Config(ConfigCommand::Docs) => {
             print!("{}", config::docs_markdown());

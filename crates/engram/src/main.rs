@@ -2,7 +2,7 @@
 //!
 //! `cli` defines the command tree, `config` resolves server settings from defaults, file, environment and flags,
 //! `serve` composes store and server, `client` talks to a running server over HTTP, `chat` holds a conversation
-//! with an agent through it, and `bench` measures one.
+//! with an agent through it, `mcp` serves one agent's memory over MCP on stdio, and `bench` measures one.
 
 mod bench;
 mod chat;
@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod config;
 mod logging;
+mod mcp;
 mod output;
 mod serve;
 

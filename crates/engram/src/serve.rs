@@ -1,15 +1,17 @@
-//! `engram serve`: the composition root. Resolves settings, opens the SQLite store, binds the HTTP server, runs it
-//! until SIGTERM or SIGINT, then lets in-flight requests finish and closes the store.
+//! `engram serve`: the composition root. Resolves settings, opens the store (SQLite in the data directory, or
+//! PostgreSQL when a database URL is configured), binds the HTTP server, runs it until SIGTERM or SIGINT, then lets
+//! in-flight requests finish and closes the store.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use engram_server::Application;
-use engram_store::{SqliteOptions, SqliteStore, Store, StoreError};
+use engram_store::postgres::describe_url;
+use engram_store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store, StoreError};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::config::{self, ConfigFlags, Settings};
+use crate::config::{self, ConfigFlags, DatabaseSettings, Settings};
 use crate::logging;
 
 pub async fn run(flags: &ConfigFlags) -> anyhow::Result<()> {
@@ -18,7 +20,7 @@ pub async fn run(flags: &ConfigFlags) -> anyhow::Result<()> {
     // Subscribe before binding, so a signal that arrives while starting is not lost.
     let shutdown = shutdown_signal()?;
 
-    let store = open_store(&settings.data_dir).await?;
+    let store = open_configured_store(&settings).await?;
     let application = match Application::bind(settings.server_config(), store.clone()).await {
         Ok(application) => application,
         Err(e) => {
@@ -35,7 +37,38 @@ pub async fn run(flags: &ConfigFlags) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
+/// The store the settings ask for: PostgreSQL when a database URL is configured, else SQLite in the data directory.
+pub(crate) async fn open_configured_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    match &settings.database.url {
+        Some(url) => open_postgres(url, &settings.database).await,
+        None => open_store(&settings.data_dir).await,
+    }
+}
+
+async fn open_postgres(url: &str, database: &DatabaseSettings) -> anyhow::Result<Arc<dyn Store>> {
+    let options = PostgresOptions {
+        pool_size: database.pool_size,
+        statement_timeout: database.statement_timeout,
+        ..PostgresOptions::default()
+    };
+    match PostgresStore::open(url, options).await {
+        Ok(store) => {
+            tracing::info!(
+                "storage: PostgreSQL at {} (vector search: {}, up to {} connections)",
+                store.location(),
+                store.vector_path().as_str(),
+                database.pool_size
+            );
+            Ok(Arc::new(store))
+        }
+        // Both already say where and what to do (and never hold the password); wrapping would only bury them.
+        Err(e @ (StoreError::SchemaTooNew { .. } | StoreError::Unavailable(_))) => Err(anyhow!("{e}")),
+        Err(e) => Err(anyhow!(e).context(format!("cannot open the PostgreSQL database at {}", describe_url(url)))),
+    }
+}
+
+/// The SQLite store in `data_dir`.
+pub(crate) async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
     // `open` creates the directory and reports a failure to do so.
     match SqliteStore::open(data_dir, SqliteOptions::default()).await {
         Ok(store) => Ok(Arc::new(store)),
@@ -48,8 +81,10 @@ async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
 /// One line that says where the data lives, where to connect and whether anyone can.
 fn announce(application: &Application, settings: &Settings) {
     let addr = application.local_addr();
-    let data_dir = absolute(&settings.data_dir);
-    let data_dir = data_dir.display();
+    let data_dir = match &settings.database.url {
+        Some(url) => format!("PostgreSQL at {}", describe_url(url)),
+        None => absolute(&settings.data_dir).display().to_string(),
+    };
     if application.local_mode() {
         tracing::warn!(
             "listening on http://{addr} (data in {data_dir}) — LOCAL MODE: NO AUTHENTICATION, every request is \

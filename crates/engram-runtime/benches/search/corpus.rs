@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use engram_core::search::is_stop_word;
+
 use crate::synthetic::{Rng, Shape};
 
 /// Words in the vocabulary: a common-English head followed by generated words for the long tail.
@@ -154,8 +156,8 @@ impl Corpus {
         v
     }
 
-    /// `count` queries about rows drawn from `0..rows`: 2–4 distinct words of the row's text, and its vector moved by
-    /// half the data's noise.
+    /// `count` queries about rows drawn from `0..rows`: 2–4 distinct words of the row's text, at least one of them
+    /// not a function word (`engram_core::search::is_stop_word`), and its vector moved by half the data's noise.
     pub fn queries(&self, rows: usize, count: usize) -> Vec<Query> {
         let mut rng = self.rng(4, rows);
         (0..count)
@@ -169,6 +171,14 @@ impl Corpus {
                 let mut picked = Vec::with_capacity(wanted);
                 while picked.len() < wanted {
                     picked.push(words.swap_remove(rng.below(words.len())));
+                }
+                // A question carries at least one content word ("the of" is nobody's query): when every word
+                // drawn is a function word, the last one is swapped for one of the row's other words.
+                let content: Vec<&str> = words.iter().copied().filter(|w| !is_stop_word(w)).collect();
+                if picked.iter().all(|w| is_stop_word(w))
+                    && let (Some(last), false) = (picked.last_mut(), content.is_empty())
+                {
+                    *last = content[rng.below(content.len())];
                 }
                 let mut vector: Vec<f32> =
                     self.vector(source).iter().zip(&self.query_scales).map(|(x, s)| x + s * rng.gaussian()).collect();

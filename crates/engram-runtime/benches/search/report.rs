@@ -36,8 +36,9 @@ pub struct SizeReport {
     /// MiB before the store was opened, after the inserts, after the index load.
     pub rss: [Option<f64>; 3],
     pub series: Vec<Series>,
-    /// Recall@10 of the store's vector search against the exact answer: no filter, tag filter.
-    pub recall: (f64, f64),
+    /// Recall@10 of the store's vector search against the exact answer: no filter, tag filter (when vector
+    /// search was measured).
+    pub recall: Option<(f64, f64)>,
     pub index: IndexFigures,
     /// Per measured query (in order), the passages containing one of its words.
     pub matching: Vec<usize>,
@@ -45,6 +46,11 @@ pub struct SizeReport {
 
 fn mib(value: Option<f64>) -> String {
     value.map_or_else(|| "?".to_owned(), |v| format!("{v:.0}"))
+}
+
+/// The store's recall, no filter / tag filter.
+fn recall(size: &SizeReport) -> String {
+    size.recall.map_or_else(|| "–".to_owned(), |(plain, filtered)| format!("{plain:.3} / {filtered:.3}"))
 }
 
 fn filter_name(filtered: bool) -> &'static str {
@@ -58,13 +64,12 @@ fn ms(latencies: &Latencies) -> String {
 /// One size's headline figures on stderr.
 pub fn log_size(size: &SizeReport) {
     eprintln!(
-        "{}: insert {:.0}/s, index load {:.2} s, RSS {} MiB, recall@10 {:.3} / {:.3}",
+        "{}: insert {:.0}/s, index load {:.2} s, RSS {} MiB, recall@10 {}",
         size.rows,
         size.rows as f64 / size.insert_seconds,
         size.load_seconds,
         mib(size.rss[2]),
-        size.recall.0,
-        size.recall.1
+        recall(size)
     );
     for series in &size.series {
         eprintln!(
@@ -165,12 +170,14 @@ pub fn print(sizes: &[SizeReport], embed: Option<&EmbedFigures>) {
         let index = &size.index;
         let graph = index.graph.as_ref();
         let path = if graph.is_some() { "HNSW (auto)" } else { "exact scan" };
-        let recall_target = graph.map_or(String::new(), |_| format!(" (≥ 0.95 {})", verdict(size.recall.0 >= 0.95)));
+        let recall_target = match (graph, size.recall) {
+            (Some(_), Some((recall, _))) => format!(" (≥ 0.95 {})", verdict(recall >= 0.95)),
+            _ => String::new(),
+        };
         println!(
-            "| {} | {path} | {:.3} / {:.3}{recall_target} | {}; {} | {} | {} | {} |",
+            "| {} | {path} | {}{recall_target} | {}; {} | {} | {} | {} |",
             thousands(size.rows),
-            size.recall.0,
-            size.recall.1,
+            recall(size),
             ms(&index.exact.0),
             ms(&index.exact.1),
             graph.map_or("–".to_owned(), |g| format!("{:.1} s", g.build_seconds)),

@@ -177,6 +177,18 @@ impl Builtin {
     }
 }
 
+/// The tools that read or change memory: every built-in but `send_message`, which only ends an agent's turn. These
+/// are the tools engram offers to callers outside the agent loop (the MCP server).
+pub const MEMORY_TOOLS: [Builtin; 7] = [
+    Builtin::CoreMemoryAppend,
+    Builtin::CoreMemoryReplace,
+    Builtin::MemoryInsert,
+    Builtin::MemoryRethink,
+    Builtin::ArchivalMemoryInsert,
+    Builtin::ArchivalMemorySearch,
+    Builtin::ConversationSearch,
+];
+
 /// The tools an agent offers its model: its listed tools that engram knows, in the agent's order. Names engram does
 /// not know (custom tools of a later release, tools from an imported file) are not offered.
 pub fn agent_tools(names: &[ToolName]) -> Vec<Builtin> {

@@ -13,7 +13,7 @@ use engram_core::id::AgentId;
 use engram_core::message::ToolStatus;
 use engram_store::{Store, StoreError};
 
-pub use catalog::{Builtin, agent_tools};
+pub use catalog::{Builtin, MEMORY_TOOLS, agent_tools};
 
 /// What a tool call produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +68,25 @@ pub(crate) async fn execute(env: &ToolEnv<'_>, offered: &[Builtin], name: &str, 
         }
     };
     result.unwrap_or_else(ToolOutcome::error)
+}
+
+/// Runs the built-in memory tool `tool` for `agent` from outside the agent loop: the same argument checks, the same
+/// code and the same audited write path as a call from the agent's model. `raw_arguments` is the JSON text of the
+/// arguments, as a model sends it; `ctx` says who acts (the MCP server passes its client, with no run or step).
+/// `send_message` only ends a turn of the agent's own run, so it is refused here.
+pub async fn call_memory_tool(
+    store: &dyn Store,
+    retrieval: &crate::retrieval::Retrieval,
+    ctx: &WriteContext,
+    agent: AgentId,
+    tool: Builtin,
+    raw_arguments: &str,
+) -> ToolOutcome {
+    if !MEMORY_TOOLS.contains(&tool) {
+        return ToolOutcome::error(format!("{} can only be called by the agent itself, during a run", tool.name()));
+    }
+    let env = ToolEnv { store, retrieval, ctx, agent };
+    execute(&env, &[tool], tool.name(), raw_arguments).await
 }
 
 /// A storage failure as the model should read it: not its fault, try again later.

@@ -18,6 +18,10 @@ pub struct HealthBody {
     pub version: &'static str,
     /// `sqlite` or `postgres`.
     pub storage: &'static str,
+    /// On PostgreSQL, how vector search runs: `pgvector` (PostgreSQL ranks the vectors) or `exact` (pgvector is not
+    /// installed: engram scans each agent's vectors exactly). Absent on SQLite.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector_path: Option<&'static str>,
     /// The default embedding model given to new agents.
     pub embedding_model: String,
     /// Whether vector and hybrid search are available for agents on the default embedding model.
@@ -39,6 +43,7 @@ pub async fn health(State(state): State<AppState>) -> ApiResult<Json<HealthBody>
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         storage: state.store.backend(),
+        vector_path: state.store.capabilities().vector_path,
         embedding_model: state.default_embedding.to_string(),
         semantic_search: embedder.is_ok(),
         embedding_note: embedder.err().map(|e| e.to_string()),

@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource. `routes()` holds everything behind authentication; `public_routes()`
 //! holds health, metrics and the OpenAPI document.
 
+mod agentfile;
 mod agents;
 mod archival;
 mod audit;
@@ -25,6 +26,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(agents::create_agent, agents::list_agents))
         .routes(routes!(agents::get_agent, agents::patch_agent, agents::delete_agent))
+        .routes(routes!(agentfile::import_agents))
+        .routes(routes!(agentfile::export_agent))
         .routes(routes!(blocks::list_agent_blocks))
         .routes(routes!(blocks::get_agent_block, blocks::patch_agent_block))
         .routes(routes!(blocks::attach_block))

@@ -27,7 +27,7 @@ pub struct AuditEventBody {
 /// Who made the change.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActorBody {
-    /// `api_key`, `agent`, `system` or `operator`.
+    /// `api_key`, `agent`, `system`, `operator` or `mcp`.
     pub kind: String,
     pub id: String,
 }

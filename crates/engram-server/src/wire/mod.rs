@@ -2,6 +2,7 @@
 //! validated into domain types here, once, so handlers and the store only ever see checked values.
 
 pub mod agent;
+pub mod agentfile;
 pub mod audit;
 pub mod block;
 pub mod common;

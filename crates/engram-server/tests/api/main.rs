@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod agent_loop;
+mod agentfile;
 mod agents;
 mod archival;
 mod audit;

@@ -9,7 +9,17 @@ async fn health_reports_storage_and_version() {
     let r = s.get("/v1/health").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["status"], "ok");
-    assert_eq!(r.body["storage"], "sqlite");
+    // The suite also runs on PostgreSQL (`ENGRAM_TEST_BACKEND`), where health names it and its vector path.
+    match engram_testkit::server::postgres_backend() {
+        None => {
+            assert_eq!(r.body["storage"], "sqlite");
+            assert!(r.body.get("vector_path").is_none_or(|v| v.is_null()), "{}", r.body);
+        }
+        Some(_) => {
+            assert_eq!(r.body["storage"], "postgres");
+            assert!(["pgvector", "exact"].contains(&r.body["vector_path"].as_str().unwrap_or("")), "{}", r.body);
+        }
+    }
     assert_eq!(r.body["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(r.body["embedding_model"], "local/all-minilm-l6-v2");
     assert_eq!(r.body["local_mode"], true);
@@ -25,6 +35,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/agents/{agent_id}"),
     ("patch", "/v1/agents/{agent_id}"),
     ("delete", "/v1/agents/{agent_id}"),
+    ("post", "/v1/agents/import"),
+    ("get", "/v1/agents/{agent_id}/export"),
     ("get", "/v1/agents/{agent_id}/blocks"),
     ("get", "/v1/agents/{agent_id}/blocks/{label}"),
     ("patch", "/v1/agents/{agent_id}/blocks/{label}"),

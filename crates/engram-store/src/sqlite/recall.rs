@@ -1,7 +1,7 @@
 //! Full-text (BM25) search over an agent's messages through the FTS5 index `messages_fts`, in or out of the
 //! context window (compaction only flips `in_context`, so evicted messages are found too).
 //!
-//! Built like the passage search in `search`: the query is [`match_expression`] (quoted words joined by `OR`), the
+//! Built like the passage search in `search`: the query is `fts_query`'s expression (quoted words joined by `OR`), the
 //! full-text index drives the join, and the role and time filters are part of the statement, so they apply before
 //! ranking and the limit.
 
@@ -12,8 +12,8 @@ use engram_core::message::Message;
 use engram_core::org::OrgId;
 use engram_core::search::{MessageSearch, Scored};
 
+use super::fts_query;
 use super::rows::{self, micros};
-use super::search::match_expression;
 use super::{SqliteStore, agents};
 use crate::error::StoreError;
 
@@ -30,7 +30,7 @@ pub(super) async fn messages_text(
     let mut conn = store.read().await?;
     let agent_id = agent.to_string();
     agents::require_exists(&mut conn, org, &agent_id).await?;
-    let Some(expression) = match_expression(&query.text) else {
+    let Some(expression) = fts_query::selective_expression(&mut conn, "messages_fts", &query.text).await? else {
         return Ok(Vec::new());
     };
     if query.limit == 0 {
@@ -98,7 +98,7 @@ mod tests {
         };
         let plain = MessageSearch { role: None, from: None, to: None, ..filtered.clone() };
         for query in [plain, filtered] {
-            let expression = match_expression(&query.text).unwrap();
+            let expression = fts_query::match_expression(&query.text).unwrap();
             let mut sql = search_sql("EXPLAIN QUERY PLAN ", expression, &org, "agent_x".into(), &query);
             let mut conn = store.read().await.unwrap();
             let rows = sql.build().fetch_all(&mut *conn).await.unwrap();

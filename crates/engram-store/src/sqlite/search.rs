@@ -1,7 +1,7 @@
 //! Full-text (BM25) search over an agent's passages through the FTS5 index `passages_fts`.
 //!
-//! The query is built from [`query_terms`]: each word double-quoted (so no user text is read as FTS syntax) and
-//! joined with `OR`, so passages sharing any word match and BM25 ranks those sharing more, rarer words first. Tag
+//! The query is `fts_query`'s expression: the words double-quoted (so no user text is read as FTS syntax) and joined
+//! with `OR`, so passages sharing any word match and BM25 ranks those sharing more, rarer words first. Tag
 //! and time filters are part of the same statement, so they apply before ranking and the limit.
 
 use std::collections::BTreeSet;
@@ -11,21 +11,11 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use engram_core::id::AgentId;
 use engram_core::org::OrgId;
 use engram_core::passage::Passage;
-use engram_core::search::{PassageQuery, Scored, TagMode, query_terms};
+use engram_core::search::{PassageQuery, Scored, TagMode};
 
 use super::rows::{self, PASSAGE_COLUMNS, micros};
-use super::{SqliteStore, agents};
+use super::{SqliteStore, agents, fts_query};
 use crate::error::StoreError;
-
-/// The FTS5 expression matching any of the terms, or `None` when the text has no words.
-pub(super) fn match_expression(text: &str) -> Option<String> {
-    let terms = query_terms(text);
-    if terms.is_empty() {
-        return None;
-    }
-    let quoted: Vec<String> = terms.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect();
-    Some(quoted.join(" OR "))
-}
 
 pub(super) async fn passages_text(
     store: &SqliteStore,
@@ -36,7 +26,7 @@ pub(super) async fn passages_text(
     let mut conn = store.read().await?;
     let agent_id = agent.to_string();
     agents::require_exists(&mut conn, org, &agent_id).await?;
-    let Some(expression) = match_expression(&query.text) else {
+    let Some(expression) = fts_query::selective_expression(&mut conn, "passages_fts", &query.text).await? else {
         return Ok(Vec::new());
     };
 
@@ -93,13 +83,6 @@ fn search_sql(prefix: &str, expression: String, agent_id: String, query: &Passag
 mod tests {
     use super::*;
 
-    #[test]
-    fn match_expressions_quote_every_term() {
-        assert_eq!(match_expression("Where's the cat?").as_deref(), Some("\"where\" OR \"s\" OR \"the\" OR \"cat\""));
-        assert_eq!(match_expression("NEAR(a b) AND *"), Some("\"near\" OR \"a\" OR \"b\" OR \"and\"".to_owned()));
-        assert_eq!(match_expression(" -- "), None);
-    }
-
     /// The plan, not the timing: the full-text index must drive the join, with every filter in play. (Without the
     /// pinned order SQLite 3.51 drove from the agent index and re-ran the match per passage.)
     #[tokio::test]
@@ -124,7 +107,7 @@ mod tests {
             if !filtered {
                 q.filter = PassageFilter::default();
             }
-            let expression = match_expression(&q.text).unwrap();
+            let expression = fts_query::match_expression(&q.text).unwrap();
             let mut sql = search_sql("EXPLAIN QUERY PLAN ", expression, "agent_x".into(), &q);
             let mut conn = store.read().await.unwrap();
             let rows = sql.build().fetch_all(&mut *conn).await.unwrap();

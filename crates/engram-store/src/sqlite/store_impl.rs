@@ -7,6 +7,7 @@ use engram_core::agent::{Agent, AgentFilter, AgentPatch, NewAgent};
 use engram_core::audit::{AuditEvent, WriteContext};
 use engram_core::block::{Block, BlockLabel, BlockPatch, NewBlock};
 use engram_core::id::{AgentId, BlockId, MessageId, PassageId, RunId};
+use engram_core::import::AgentsImport;
 use engram_core::message::{Message, MessageQuery, NewMessage};
 use engram_core::org::OrgId;
 use engram_core::page::{Page, PageRequest};
@@ -16,8 +17,8 @@ use engram_core::search::{MessageSearch, PassageQuery, Scored};
 use serde_json::Value;
 
 use super::{
-    SqliteStore, agents, attachments, audit, blocks, compaction, embeddings, idempotency, messages, passages, recall,
-    runs, search, vector_search, window,
+    SqliteStore, agents, attachments, audit, blocks, compaction, embeddings, idempotency, import, messages, passages,
+    recall, runs, search, vector_search, window,
 };
 use crate::error::StoreError;
 use crate::idempotency::IdempotencyBegin;
@@ -64,6 +65,10 @@ impl Store for SqliteStore {
 
     async fn delete_agent(&self, ctx: &WriteContext, id: AgentId) -> Result<(), StoreError> {
         agents::delete(self, ctx, id).await
+    }
+
+    async fn import_agents(&self, ctx: &WriteContext, import: AgentsImport) -> Result<Vec<Agent>, StoreError> {
+        import::import(self, ctx, import).await
     }
 
     async fn list_agent_blocks(&self, org: &OrgId, agent: AgentId) -> Result<Vec<Block>, StoreError> {

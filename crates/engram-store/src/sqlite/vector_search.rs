@@ -88,9 +88,11 @@ async fn tagged_passages(
     for tag in &tags {
         list.push_bind(tag.to_string());
     }
-    sql.push(") GROUP BY passage_pk");
+    sql.push(")");
+    // Any: a passage holding two of the tags comes twice and the set keeps it once, so no grouping is needed and
+    // the covering index `(agent_id, tag, passage_pk)` answers alone.
     if filter.tag_mode == TagMode::All {
-        sql.push(" HAVING COUNT(*) = ").push_bind(tags.len() as i64);
+        sql.push(" GROUP BY passage_pk HAVING COUNT(*) = ").push_bind(tags.len() as i64);
     }
     let keys: Vec<i64> = sql.build_query_scalar().fetch_all(&mut *conn).await?;
     Ok(Some(Arc::new(keys.into_iter().collect())))

@@ -1,11 +1,14 @@
-//! The store integration tests: the whole conformance suite against `SqliteStore` (each check in its own temp dir),
-//! and what only the SQLite backend has to show: migrations, refusal of a newer schema, persistence across reopen,
-//! concurrent writers, group commit, full-text index consistency and corrupt-data reporting.
+//! The store integration tests: the whole conformance suite against `SqliteStore` (each check in its own temp dir)
+//! and against `PostgresStore` (`postgres`: PostgreSQL 16 with pgvector and 15 without, each check in its own
+//! database, with the PostgreSQL-specific tests), and what only the SQLite backend has to show: migrations, refusal
+//! of a newer schema, persistence across reopen, concurrent writers, group commit, full-text index consistency and
+//! corrupt-data reporting.
 
 mod concurrency;
 mod group_commit;
 mod migrations;
 mod persistence;
+mod postgres;
 mod support;
 
 use std::sync::Arc;

@@ -111,6 +111,8 @@ async fn a_schema_1_data_dir_is_upgraded() {
             "DROP TABLE steps",
             "DROP TABLE runs",
             "DROP TRIGGER audit_events_seq",
+            "DROP INDEX passage_tags_agent_tag_pk",
+            "CREATE INDEX passage_tags_agent_tag ON passage_tags (agent_id, tag)",
             "DELETE FROM _sqlx_migrations WHERE version > 1",
         ];
         for sql in downgrade {

@@ -1,8 +1,9 @@
-//! The HTTP client behind `engram agent|block|archival`: builds URLs under the server's base URL, sends the API key,
-//! turns error responses into `message (code)` and refused connections into a message naming the URL. The
-//! submodules hold one command group each.
+//! The HTTP client behind `engram agent|block|archival|import|export`: builds URLs under the server's base URL,
+//! sends the API key, turns error responses into `message (code)` and refused connections into a message naming the
+//! URL. The submodules hold one command group each.
 
 pub mod agent;
+pub mod agentfile;
 pub mod archival;
 pub mod block;
 

@@ -19,10 +19,12 @@ use serde_json::{Value, json};
 pub use layers::Source;
 use options::{
     ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, API_KEYS, BODY_LIMIT_BYTES, COMPACTION_THRESHOLD, DATA_DIR,
-    EMBEDDING_MODEL_DIR, IDEMPOTENCY_TTL_SECS, LISTEN, LOG, LOG_FORMAT, MAX_STEPS, MODEL_MAX_RETRIES,
-    MODEL_TIMEOUT_SECS, OLLAMA_BASE_URL, OPENAI_API_KEY, OPENAI_BASE_URL, option,
+    DATABASE_POOL_SIZE, DATABASE_STATEMENT_TIMEOUT_SECS, DATABASE_URL, EMBEDDING_MODEL_DIR, IDEMPOTENCY_TTL_SECS,
+    LISTEN, LOG, LOG_FORMAT, MAX_STEPS, MODEL_MAX_RETRIES, MODEL_TIMEOUT_SECS, OLLAMA_BASE_URL, OPENAI_API_KEY,
+    OPENAI_BASE_URL, option,
 };
 pub use options::{ConfigFlags, OPTIONS, docs_markdown};
+pub use values::DatabaseSettings;
 use values::Raw;
 
 use crate::logging::LogFormat;
@@ -38,12 +40,18 @@ const MAX_MODEL_TIMEOUT_SECS: u64 = 3600;
 const MAX_MODEL_RETRIES: u64 = 10;
 /// The compaction threshold is a share of the context window strictly above this (and the warning share).
 const MIN_COMPACTION_THRESHOLD: f64 = 0.5;
+/// Most accepted PostgreSQL connections.
+const MAX_DATABASE_POOL_SIZE: u64 = 1000;
+/// Longest accepted PostgreSQL statement timeout: one hour.
+const MAX_DATABASE_STATEMENT_TIMEOUT_SECS: u64 = 3600;
 
 /// Everything `engram serve` needs, checked.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Directory holding the database.
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of SQLite in `data_dir`, when it has a URL.
+    pub database: DatabaseSettings,
     /// Directory of the local embedding model.
     pub embedding_model_dir: PathBuf,
     /// Address to bind.
@@ -125,6 +133,21 @@ pub fn resolve(flags: &ConfigFlags) -> anyhow::Result<Resolved> {
     let required = |raw: Option<Raw>, key: &str| raw.ok_or_else(|| anyhow::anyhow!("no value for `{key}`"));
 
     let data_dir = values::data_dir(&required(get(DATA_DIR), DATA_DIR)?)?;
+    let database = DatabaseSettings {
+        url: get(DATABASE_URL).map(|raw| values::database_url(&raw)).transpose()?.flatten(),
+        pool_size: u32::try_from(values::positive(
+            &required(get(DATABASE_POOL_SIZE), DATABASE_POOL_SIZE)?,
+            "database pool size",
+            "connections",
+            MAX_DATABASE_POOL_SIZE,
+        )?)?,
+        statement_timeout: Duration::from_secs(values::positive(
+            &required(get(DATABASE_STATEMENT_TIMEOUT_SECS), DATABASE_STATEMENT_TIMEOUT_SECS)?,
+            "database statement timeout",
+            "seconds",
+            MAX_DATABASE_STATEMENT_TIMEOUT_SECS,
+        )?),
+    };
     let embedding_model_dir = match get(EMBEDDING_MODEL_DIR) {
         Some(raw) => values::directory(&raw, "embedding model directory")?,
         None => default_model_dir(&data_dir),
@@ -196,6 +219,7 @@ pub fn resolve(flags: &ConfigFlags) -> anyhow::Result<Resolved> {
 
     let settings = Settings {
         data_dir,
+        database,
         embedding_model_dir,
         listen,
         body_limit_bytes: usize::try_from(body_limit)?,
@@ -222,6 +246,10 @@ pub fn show(flags: &ConfigFlags, json: bool) -> anyhow::Result<()> {
     let redacted = |key: &Option<String>| key.as_ref().map_or(Value::Null, |_| json!(REDACTED));
     let rows = [
         (DATA_DIR, json!(settings.data_dir.display().to_string())),
+        // Where the database is, never its password.
+        (DATABASE_URL, settings.database.url.as_deref().map_or(Value::Null, |url| json!(values::redact_url(url)))),
+        (DATABASE_POOL_SIZE, json!(settings.database.pool_size)),
+        (DATABASE_STATEMENT_TIMEOUT_SECS, json!(settings.database.statement_timeout.as_secs())),
         (EMBEDDING_MODEL_DIR, json!(settings.embedding_model_dir.display().to_string())),
         (LISTEN, json!(settings.listen.to_string())),
         (BODY_LIMIT_BYTES, json!(settings.body_limit_bytes)),
@@ -259,6 +287,7 @@ pub fn show(flags: &ConfigFlags, json: bool) -> anyhow::Result<()> {
             (API_KEYS, _) => {
                 settings.api_keys.iter().map(|k| format!("{} (org {})", k.id, k.org)).collect::<Vec<_>>().join(", ")
             }
+            (DATABASE_URL, Value::Null) => "none (SQLite in the data directory)".to_owned(),
             (_, Value::Null) if option(key).is_some_and(|o| o.secret) => "not set".to_owned(),
             (_, Value::Null) => "none".to_owned(),
             (_, Value::String(s)) => s.clone(),

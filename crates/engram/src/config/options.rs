@@ -28,6 +28,9 @@ pub struct ConfigOption {
 /// Key of the option naming the config file.
 pub const CONFIG: &str = "config";
 pub const DATA_DIR: &str = "data_dir";
+pub const DATABASE_URL: &str = "database_url";
+pub const DATABASE_POOL_SIZE: &str = "database_pool_size";
+pub const DATABASE_STATEMENT_TIMEOUT_SECS: &str = "database_statement_timeout_secs";
 pub const EMBEDDING_MODEL_DIR: &str = "embedding_model_dir";
 pub const LISTEN: &str = "listen";
 pub const BODY_LIMIT_BYTES: &str = "body_limit_bytes";
@@ -65,6 +68,41 @@ pub const OPTIONS: &[ConfigOption] = &[
         value_name: "DIR",
         default: Some("./engram-data"),
         help: "Directory holding the SQLite database; created if missing.",
+        secret: false,
+    },
+    // The URL is not marked secret (`config show` prints where it points) but its password is always redacted;
+    // a password is better kept out of it, in PostgreSQL's own password file or environment.
+    ConfigOption {
+        key: DATABASE_URL,
+        in_file: true,
+        env: "ENGRAM_DATABASE_URL",
+        flag: Some("database-url"),
+        value_name: "URL",
+        default: None,
+        help: "PostgreSQL database to keep state in instead of SQLite, as postgres://USER@HOST:PORT/DATABASE. \
+               Unset means SQLite in the data directory. A password in the URL is never printed; prefer leaving it \
+               out (libpq's password file and environment are read) over putting it on the command line.",
+        secret: false,
+    },
+    ConfigOption {
+        key: DATABASE_POOL_SIZE,
+        in_file: true,
+        env: "ENGRAM_DATABASE_POOL_SIZE",
+        flag: Some("database-pool-size"),
+        value_name: "N",
+        default: Some("16"),
+        help: "Most connections engram opens to PostgreSQL (1 to 1000).",
+        secret: false,
+    },
+    ConfigOption {
+        key: DATABASE_STATEMENT_TIMEOUT_SECS,
+        in_file: true,
+        env: "ENGRAM_DATABASE_STATEMENT_TIMEOUT",
+        flag: Some("database-statement-timeout"),
+        value_name: "SECS",
+        default: Some("30"),
+        help: "Longest one PostgreSQL statement may run, in seconds; a request whose statement runs longer fails \
+               with 503 `storage_unavailable`.",
         secret: false,
     },
     ConfigOption {
@@ -338,6 +376,9 @@ mod tests {
         let keys = [
             CONFIG,
             DATA_DIR,
+            DATABASE_URL,
+            DATABASE_POOL_SIZE,
+            DATABASE_STATEMENT_TIMEOUT_SECS,
             EMBEDDING_MODEL_DIR,
             LISTEN,
             BODY_LIMIT_BYTES,
@@ -374,6 +415,12 @@ mod tests {
         assert_eq!(default(MODEL_MAX_RETRIES), Some(server.providers.retry.max_retries.to_string().as_str()));
         assert_eq!(default(MAX_STEPS), Some(server.runtime.default_max_steps.to_string().as_str()));
         assert_eq!(default(COMPACTION_THRESHOLD), Some(server.runtime.compact_ratio.to_string().as_str()));
+        let postgres = engram_store::PostgresOptions::default();
+        assert_eq!(default(DATABASE_POOL_SIZE), Some(postgres.pool_size.to_string().as_str()));
+        assert_eq!(
+            default(DATABASE_STATEMENT_TIMEOUT_SECS),
+            Some(postgres.statement_timeout.as_secs().to_string().as_str())
+        );
     }
 
     #[test]

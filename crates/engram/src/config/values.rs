@@ -209,3 +209,95 @@ fn key_config(
     };
     Ok(ApiKeyConfig { id: id.to_owned(), key: key.to_owned(), org })
 }
+
+/// The PostgreSQL database engram keeps its state in instead of the SQLite file in the data directory, if any, and
+/// how it uses it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    /// `postgres://…`, or `None` for SQLite. May hold a password, so it is only shown through [`redact_url`].
+    pub url: Option<String>,
+    /// Most connections engram opens.
+    pub pool_size: u32,
+    /// Longest one statement may run.
+    pub statement_timeout: std::time::Duration,
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("pool_size", &self.pool_size)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish()
+    }
+}
+
+/// A `postgres://` (or `postgresql://`) URL; blank counts as unset (SQLite). A password in it never appears in an
+/// error.
+pub fn database_url(raw: &Raw) -> anyhow::Result<Option<String>> {
+    let text = text(raw, "database URL")?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let shown = redact_url(text);
+    let expected = "expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE";
+    match reqwest::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "postgres" | "postgresql") && url.has_host() => Ok(Some(text.to_owned())),
+        Ok(_) => Err(invalid("database URL", &shown, &raw.source, expected)),
+        Err(e) => Err(invalid("database URL", &shown, &raw.source, format!("{e}; {expected}"))),
+    }
+}
+
+/// `url` with its password, if it has one, replaced by `<redacted>`; text that is not a URL is redacted whole
+/// (it might be a mistyped URL holding a password).
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() && parsed.set_password(Some("<redacted>")).is_err() {
+                return "<redacted>".to_owned();
+            }
+            parsed.to_string().replace("%3Credacted%3E", "<redacted>")
+        }
+        Err(_) => "<redacted>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_passwords_are_redacted() {
+        let cases = [
+            (
+                "postgres://engram:s3cret@db.internal:5432/engram",
+                "postgres://engram:<redacted>@db.internal:5432/engram",
+            ),
+            (
+                "postgres://engram@127.0.0.1/engram?sslmode=disable",
+                "postgres://engram@127.0.0.1/engram?sslmode=disable",
+            ),
+            ("not a url with s3cret", "<redacted>"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_url(url), shown);
+        }
+        let settings = DatabaseSettings {
+            url: Some(cases[0].0.to_owned()),
+            pool_size: 16,
+            statement_timeout: std::time::Duration::from_secs(30),
+        };
+        assert!(!format!("{settings:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn database_urls_must_name_postgres() {
+        let raw = |text: &str| Raw { value: Value::from(text.to_owned()), source: Source::Default };
+        assert_eq!(database_url(&raw("")).unwrap(), None);
+        let url = "postgresql://u:pw@h/db";
+        assert_eq!(database_url(&raw(url)).unwrap().as_deref(), Some(url));
+        let error = database_url(&raw("mysql://u:s3cret@h/db")).unwrap_err().to_string();
+        assert!(error.contains("expected postgres://") && !error.contains("s3cret"), "{error}");
+    }
+}

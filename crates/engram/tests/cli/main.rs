@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agentfile;
 mod agents;
 mod archival;
 mod bench;
@@ -12,4 +13,5 @@ mod chat;
 mod config;
 mod errors;
 mod lifecycle;
+mod mcp;
 mod support;

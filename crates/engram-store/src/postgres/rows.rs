@@ -1,0 +1,271 @@
+//! Decoding PostgreSQL rows into domain types, and the column lists the queries select (JSON columns are selected
+//! as text, so they come back exactly as written).
+//!
+//! Stored data was valid when written, so anything that does not parse back is reported as
+//! [`StoreError::Corrupt`], never as a client error and never as a panic.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::{Decode, Postgres, Row, Type};
+
+use engram_core::ValidationError;
+use engram_core::agent::{Agent, AgentConfig, AgentName, Metadata, ModelRef, Tag, ToolName};
+use engram_core::audit::{Action, Actor, ActorKind, AuditEvent, Target, TargetKind, VersionHash};
+use engram_core::block::{Block, BlockLabel, BlockLimit};
+use engram_core::commitment::Salt;
+use engram_core::id::{AgentId, BlockId, MessageId, PassageId, RunId, StepId};
+use engram_core::message::{Message, Role, ToolCall, ToolStatus};
+use engram_core::org::OrgId;
+use engram_core::passage::{Embedding, Passage};
+
+use crate::error::StoreError;
+
+/// Agent columns, in the order [`agent`] reads them by name.
+pub(super) const AGENT_COLUMNS: &str = "id, name, system, model, embedding, context_window, tools, tags, \
+     metadata::text AS metadata, version, salt, created_at, updated_at";
+
+/// Block columns with the block's agents in attachment order; the table is aliased `b`.
+pub(super) const BLOCK_SELECT: &str = "SELECT b.id, b.label, b.value, b.char_limit, b.description, b.read_only, \
+     b.version, b.standalone, b.owner_agent_id, b.salt, b.created_at, b.updated_at, \
+     ARRAY(SELECT x.agent_id FROM agent_blocks x WHERE x.block_id = b.id ORDER BY x.attached) AS agent_ids \
+     FROM blocks b";
+
+/// Passage columns without the embedding; the table is aliased `p`.
+pub(super) const PASSAGE_COLUMNS: &str =
+    "p.pk, p.id, p.agent_id, p.text, p.tags, p.metadata::text AS metadata, p.salt, p.created_at";
+
+/// Message columns; the table is aliased `m`.
+pub(super) const MESSAGE_COLUMNS: &str = "m.pk, m.id, m.agent_id, m.position, m.run_id, m.step_id, m.role, \
+     m.content, m.reasoning, m.tool_calls::text AS tool_calls, m.tool_call_id, m.tool_status, m.in_context, \
+     m.created_at";
+
+/// Audit event columns.
+pub(super) const AUDIT_COLUMNS: &str = "org_id, seq, at, actor_kind, actor_id, action, target_kind, target_id, \
+     agent_id, run_id, step_id, request_id, before_version, before_hash, after_version, after_hash";
+
+/// A stored value together with the salt its content commitments use.
+#[derive(Debug, Clone)]
+pub(super) struct Salted<T> {
+    pub item: T,
+    pub salt: Salt,
+}
+
+/// A block row with what only the write paths need.
+#[derive(Debug, Clone)]
+pub(super) struct BlockRow {
+    pub block: Block,
+    pub salt: Salt,
+    /// The agent the block was created with, if any.
+    pub owner: Option<String>,
+}
+
+pub(super) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+/// Reads one column, reporting a type mismatch as corruption.
+pub(super) fn col<'r, T>(row: &'r PgRow, name: &str) -> Result<T, StoreError>
+where
+    T: Decode<'r, Postgres> + Type<Postgres>,
+{
+    row.try_get(name).map_err(|e| corrupt(name, e))
+}
+
+/// `t` at the precision it is stored with (microseconds, truncated like SQLite's), so what a write returns equals
+/// what a later read returns.
+pub(super) fn stored_time(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// Parses a column with a domain parser (`AgentId::parse`, `BlockLabel::parse`, …).
+pub(super) fn parsed<T>(
+    row: &PgRow,
+    name: &str,
+    parse: impl Fn(&str, &str) -> Result<T, ValidationError>,
+) -> Result<T, StoreError> {
+    let text: String = col(row, name)?;
+    parse(name, &text).map_err(|e| corrupt(name, e))
+}
+
+pub(super) fn parsed_opt<T>(
+    row: &PgRow,
+    name: &str,
+    parse: impl Fn(&str, &str) -> Result<T, ValidationError>,
+) -> Result<Option<T>, StoreError> {
+    let text: Option<String> = col(row, name)?;
+    text.map(|t| parse(name, &t).map_err(|e| corrupt(name, e))).transpose()
+}
+
+/// A JSON column selected as text.
+fn json_col(row: &PgRow, name: &str) -> Result<Value, StoreError> {
+    let text: String = col(row, name)?;
+    serde_json::from_str(&text).map_err(|e| corrupt(name, e))
+}
+
+/// A `text[]` column, each element parsed with a domain parser.
+fn string_list<T>(
+    row: &PgRow,
+    name: &str,
+    parse: impl Fn(&str, &str) -> Result<T, ValidationError>,
+) -> Result<Vec<T>, StoreError> {
+    let texts: Vec<String> = col(row, name)?;
+    texts.iter().map(|t| parse(name, t).map_err(|e| corrupt(name, e))).collect()
+}
+
+pub(super) fn salt_col(row: &PgRow) -> Result<Salt, StoreError> {
+    let bytes: Vec<u8> = col(row, "salt")?;
+    Salt::from_slice(&bytes).ok_or_else(|| corrupt("salt", format!("{} bytes", bytes.len())))
+}
+
+pub(super) fn int_as<T: TryFrom<i64>>(row: &PgRow, name: &str) -> Result<T, StoreError> {
+    let v: i64 = col(row, name)?;
+    T::try_from(v).map_err(|_| corrupt(name, format!("{v} is out of range")))
+}
+
+/// Tags as the `text[]` stored for them.
+pub(super) fn tag_texts(tags: &[Tag]) -> Vec<String> {
+    tags.iter().map(|t| t.as_str().to_owned()).collect()
+}
+
+/// Converts a count read from the database.
+pub(super) fn count(what: &str, n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| corrupt(what, n))
+}
+
+/// An agent row, without its blocks.
+pub(super) fn agent(row: &PgRow) -> Result<Salted<Agent>, StoreError> {
+    let metadata = Metadata::parse("metadata", json_col(row, "metadata")?).map_err(|e| corrupt("metadata", e))?;
+    let config = AgentConfig {
+        name: parsed(row, "name", AgentName::parse)?,
+        system: col(row, "system")?,
+        model: parsed_opt(row, "model", ModelRef::parse)?,
+        embedding: parsed(row, "embedding", ModelRef::parse)?,
+        context_window: int_as(row, "context_window")?,
+        tools: string_list(row, "tools", ToolName::parse)?,
+        tags: string_list(row, "tags", Tag::parse)?,
+        metadata,
+    };
+    let agent = Agent {
+        id: parsed(row, "id", AgentId::parse)?,
+        config,
+        blocks: Vec::new(),
+        version: col(row, "version")?,
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+    };
+    Ok(Salted { item: agent, salt: salt_col(row)? })
+}
+
+/// A block row selected with [`BLOCK_SELECT`].
+pub(super) fn block(row: &PgRow) -> Result<BlockRow, StoreError> {
+    let limit: i64 = col(row, "char_limit")?;
+    let block = Block {
+        id: parsed(row, "id", BlockId::parse)?,
+        label: parsed(row, "label", BlockLabel::parse)?,
+        value: col(row, "value")?,
+        limit: BlockLimit::parse("char_limit", limit).map_err(|e| corrupt("char_limit", e))?,
+        description: col(row, "description")?,
+        read_only: col(row, "read_only")?,
+        version: col(row, "version")?,
+        agent_ids: string_list(row, "agent_ids", AgentId::parse)?,
+        standalone: col(row, "standalone")?,
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+    };
+    Ok(BlockRow { block, salt: salt_col(row)?, owner: col(row, "owner_agent_id")? })
+}
+
+/// A passage row selected with [`PASSAGE_COLUMNS`]; `embedding` is its stored embedding when it was asked for.
+pub(super) fn passage(row: &PgRow, embedding: Option<Embedding>) -> Result<Salted<Passage>, StoreError> {
+    let metadata = Metadata::parse("metadata", json_col(row, "metadata")?).map_err(|e| corrupt("metadata", e))?;
+    let passage = Passage {
+        id: parsed(row, "id", PassageId::parse)?,
+        agent_id: parsed(row, "agent_id", AgentId::parse)?,
+        text: col(row, "text")?,
+        tags: string_list(row, "tags", Tag::parse)?,
+        metadata,
+        created_at: col(row, "created_at")?,
+        embedding,
+    };
+    Ok(Salted { item: passage, salt: salt_col(row)? })
+}
+
+/// A message row selected with [`MESSAGE_COLUMNS`].
+pub(super) fn message(row: &PgRow) -> Result<Message, StoreError> {
+    let calls: Vec<Value> =
+        serde_json::from_value(json_col(row, "tool_calls")?).map_err(|e| corrupt("tool_calls", e))?;
+    let tool_calls = calls.into_iter().map(tool_call).collect::<Result<Vec<_>, _>>()?;
+    Ok(Message {
+        id: parsed(row, "id", MessageId::parse)?,
+        agent_id: parsed(row, "agent_id", AgentId::parse)?,
+        run_id: parsed_opt(row, "run_id", RunId::parse)?,
+        step_id: parsed_opt(row, "step_id", StepId::parse)?,
+        role: parsed(row, "role", Role::parse)?,
+        content: col(row, "content")?,
+        reasoning: col(row, "reasoning")?,
+        tool_calls,
+        tool_call_id: col(row, "tool_call_id")?,
+        tool_status: parsed_opt(row, "tool_status", ToolStatus::parse)?,
+        in_context: col(row, "in_context")?,
+        position: col(row, "position")?,
+        created_at: col(row, "created_at")?,
+    })
+}
+
+/// The JSON stored for a message's tool calls.
+pub(super) fn tool_calls_json(calls: &[ToolCall]) -> String {
+    let calls: Vec<Value> =
+        calls.iter().map(|c| serde_json::json!({"id": c.id, "name": c.name, "arguments": c.arguments})).collect();
+    Value::from(calls).to_string()
+}
+
+fn tool_call(value: Value) -> Result<ToolCall, StoreError> {
+    let field = |name: &str| -> Result<String, StoreError> {
+        value
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| corrupt("tool_calls", format!("a call without `{name}`")))
+    };
+    Ok(ToolCall {
+        id: field("id")?,
+        name: field("name")?,
+        arguments: value.get("arguments").cloned().unwrap_or(Value::Null),
+    })
+}
+
+/// An audit event row selected with [`AUDIT_COLUMNS`].
+pub(super) fn audit_event(row: &PgRow) -> Result<AuditEvent, StoreError> {
+    let actor_kind: String = col(row, "actor_kind")?;
+    let action: String = col(row, "action")?;
+    let target_kind: String = col(row, "target_kind")?;
+    Ok(AuditEvent {
+        seq: col(row, "seq")?,
+        org_id: parsed(row, "org_id", OrgId::parse)?,
+        at: col(row, "at")?,
+        actor: Actor {
+            kind: ActorKind::parse(&actor_kind).ok_or_else(|| corrupt("actor_kind", &actor_kind))?,
+            id: col(row, "actor_id")?,
+        },
+        action: Action::parse(&action).ok_or_else(|| corrupt("action", &action))?,
+        target: Target {
+            kind: TargetKind::parse(&target_kind).ok_or_else(|| corrupt("target_kind", &target_kind))?,
+            id: col(row, "target_id")?,
+        },
+        agent_id: parsed_opt(row, "agent_id", AgentId::parse)?,
+        run_id: parsed_opt(row, "run_id", RunId::parse)?,
+        step_id: parsed_opt(row, "step_id", StepId::parse)?,
+        request_id: col(row, "request_id")?,
+        before: version_hash(row, "before_version", "before_hash")?,
+        after: version_hash(row, "after_version", "after_hash")?,
+    })
+}
+
+fn version_hash(row: &PgRow, version: &str, hash: &str) -> Result<Option<VersionHash>, StoreError> {
+    match (col::<Option<i64>>(row, version)?, col::<Option<String>>(row, hash)?) {
+        (Some(version), Some(content_hash)) => Ok(Some(VersionHash { version, content_hash })),
+        (None, None) => Ok(None),
+        _ => Err(corrupt(version, "version and hash must be stored together")),
+    }
+}
