@@ -64,8 +64,11 @@ pub struct PostgresOptions {
     /// Longest a request waits for a connection (all busy, or the server unreachable) before failing with
     /// `Unavailable`; also how long opening waits for the server.
     pub acquire_timeout: Duration,
-    /// With pgvector: above this many vectors, an agent's unfiltered searches use the HNSW index of its dimension
-    /// (when there is one) instead of an exact scan. Below it every search is exact.
+    /// With pgvector: above this many vectors of a dimension that has an HNSW index, an agent's searches go through
+    /// that index first (falling back to the exact ranking when it answers fewer than `k` rows). Below it every
+    /// search is exact. Lower than SQLite's in-process threshold because PostgreSQL's exact ranking costs more per
+    /// row: measured on the 2-core dev machine, 20k 384-dimension vectors took ~115 ms exactly, ~3–10 ms through
+    /// the index.
     pub ann_threshold: usize,
     pub clock: Arc<dyn Clock>,
 }
@@ -76,7 +79,7 @@ impl Default for PostgresOptions {
             pool_size: 16,
             statement_timeout: Duration::from_secs(30),
             acquire_timeout: Duration::from_secs(5),
-            ann_threshold: engram_core::vector::IndexConfig::default().ann_threshold,
+            ann_threshold: 10_000,
             clock: Arc::new(SystemClock),
         }
     }
