@@ -5,6 +5,7 @@
 //! audit trail can never disagree. `SqliteStore` is the embedded default; `PostgresStore` implements the same trait for
 //! several engram processes on one database, and both pass the same conformance suite (`engram-testkit::conformance`).
 
+mod codec;
 mod error;
 mod idempotency;
 pub mod postgres;

@@ -15,10 +15,11 @@ use engram_core::audit::{Action, Actor, ActorKind, AuditEvent, Target, TargetKin
 use engram_core::block::{Block, BlockLabel, BlockLimit};
 use engram_core::commitment::Salt;
 use engram_core::id::{AgentId, BlockId, MessageId, PassageId, RunId, StepId};
-use engram_core::message::{Message, Role, ToolCall, ToolStatus};
+use engram_core::message::{Message, Role, ToolStatus};
 use engram_core::org::OrgId;
 use engram_core::passage::{Embedding, Passage};
 
+use crate::codec;
 use crate::error::StoreError;
 
 /// Agent columns, in the order [`agent`] reads them by name.
@@ -60,9 +61,7 @@ pub(super) struct BlockRow {
     pub owner: Option<String>,
 }
 
-pub(super) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {detail}"))
-}
+pub(super) use crate::codec::corrupt;
 
 /// Reads one column, reporting a type mismatch as corruption.
 pub(super) fn col<'r, T>(row: &'r PgRow, name: &str) -> Result<T, StoreError>
@@ -193,9 +192,7 @@ pub(super) fn passage(row: &PgRow, embedding: Option<Embedding>) -> Result<Salte
 
 /// A message row selected with [`MESSAGE_COLUMNS`].
 pub(super) fn message(row: &PgRow) -> Result<Message, StoreError> {
-    let calls: Vec<Value> =
-        serde_json::from_value(json_col(row, "tool_calls")?).map_err(|e| corrupt("tool_calls", e))?;
-    let tool_calls = calls.into_iter().map(tool_call).collect::<Result<Vec<_>, _>>()?;
+    let tool_calls = codec::tool_calls_from_json(json_col(row, "tool_calls")?)?;
     Ok(Message {
         id: parsed(row, "id", MessageId::parse)?,
         agent_id: parsed(row, "agent_id", AgentId::parse)?,
@@ -213,27 +210,7 @@ pub(super) fn message(row: &PgRow) -> Result<Message, StoreError> {
     })
 }
 
-/// The JSON stored for a message's tool calls.
-pub(super) fn tool_calls_json(calls: &[ToolCall]) -> String {
-    let calls: Vec<Value> =
-        calls.iter().map(|c| serde_json::json!({"id": c.id, "name": c.name, "arguments": c.arguments})).collect();
-    Value::from(calls).to_string()
-}
-
-fn tool_call(value: Value) -> Result<ToolCall, StoreError> {
-    let field = |name: &str| -> Result<String, StoreError> {
-        value
-            .get(name)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| corrupt("tool_calls", format!("a call without `{name}`")))
-    };
-    Ok(ToolCall {
-        id: field("id")?,
-        name: field("name")?,
-        arguments: value.get("arguments").cloned().unwrap_or(Value::Null),
-    })
-}
+pub(super) use crate::codec::tool_calls_json;
 
 /// An audit event row selected with [`AUDIT_COLUMNS`].
 pub(super) fn audit_event(row: &PgRow) -> Result<AuditEvent, StoreError> {
@@ -263,9 +240,5 @@ pub(super) fn audit_event(row: &PgRow) -> Result<AuditEvent, StoreError> {
 }
 
 fn version_hash(row: &PgRow, version: &str, hash: &str) -> Result<Option<VersionHash>, StoreError> {
-    match (col::<Option<i64>>(row, version)?, col::<Option<String>>(row, hash)?) {
-        (Some(version), Some(content_hash)) => Ok(Some(VersionHash { version, content_hash })),
-        (None, None) => Ok(None),
-        _ => Err(corrupt(version, "version and hash must be stored together")),
-    }
+    codec::stored_version_hash(version, col(row, version)?, col(row, hash)?)
 }

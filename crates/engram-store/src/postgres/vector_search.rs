@@ -77,18 +77,8 @@ fn parse_vector_text(text: &str) -> Result<Vec<f32>, StoreError> {
     inner.split(',').map(|x| x.trim().parse::<f32>().map_err(|e| rows::corrupt("embedding", e))).collect()
 }
 
-/// Little-endian `f32`s, the bytea form of a vector (as in SQLite).
-pub(super) fn encode_bytes(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-pub(super) fn decode_bytes(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
-    let chunks = bytes.chunks_exact(4);
-    if !chunks.remainder().is_empty() {
-        return Err(rows::corrupt("embedding", format!("{} bytes is not a whole number of f32s", bytes.len())));
-    }
-    Ok(chunks.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-}
+/// The bytea form of a vector is SQLite's: little-endian `f32`s.
+pub(super) use crate::codec::{decode_vector as decode_bytes, encode_vector as encode_bytes};
 
 /// The select expression for the embedding of the table aliased `alias`, read with [`embedding_col`].
 pub(super) fn embedding_select(path: VectorPath, alias: &str) -> String {

@@ -91,18 +91,7 @@ async fn create_in(
     check_unique_labels(new.blocks.iter().map(|b| &b.label).chain(attached.iter().map(|r| &r.block.label)))?;
 
     let agent_id = AgentId::from_ulid(store.next_ulid()).to_string();
-    let salt = new_salt();
-    insert_row(conn, ctx, &agent_id, &new.config, &salt, now).await?;
-    let after = commitment(1, &salt, &new.config);
-    let event = Event {
-        action: Action::AgentCreate,
-        target_kind: TargetKind::Agent,
-        target_id: &agent_id,
-        agent_id: Some(&agent_id),
-        before: None,
-        after: Some(&after),
-    };
-    audit::record(conn, ctx, now, event).await?;
+    insert_created(conn, ctx, &agent_id, &new.config, now).await?;
 
     for new_block in &new.blocks {
         let placement = Placement { standalone: false, owner: Some(&agent_id) };
@@ -113,6 +102,29 @@ async fn create_in(
         attachments::attach_row(conn, ctx, &agent_id, row, now).await?;
     }
     require(conn, &ctx.org, &agent_id).await
+}
+
+/// A new agent row at version 1 with a fresh salt, and its `agent.create` event (creation and import).
+pub(super) async fn insert_created(
+    conn: &mut SqliteConnection,
+    ctx: &WriteContext,
+    agent_id: &str,
+    config: &AgentConfig,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let salt = new_salt();
+    insert_row(conn, ctx, agent_id, config, &salt, now).await?;
+    let after = commitment(1, &salt, config);
+    let event = Event {
+        action: Action::AgentCreate,
+        target_kind: TargetKind::Agent,
+        target_id: agent_id,
+        agent_id: Some(agent_id),
+        before: None,
+        after: Some(&after),
+    };
+    audit::record(conn, ctx, now, event).await?;
+    Ok(())
 }
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;

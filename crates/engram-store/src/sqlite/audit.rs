@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use engram_core::audit::{Action, AuditEvent, TargetKind, VersionHash, WriteContext};
-use engram_core::commitment::{Salt, commit};
 use engram_core::org::OrgId;
 use engram_core::page::Page;
 
@@ -17,15 +16,7 @@ use super::rows::{self, AUDIT_COLUMNS, micros};
 use crate::error::StoreError;
 use crate::store::AuditQuery;
 
-/// A fresh random salt for a new object's content commitments.
-pub(super) fn new_salt() -> Salt {
-    Salt(rand::random())
-}
-
-/// The version of an object and the commitment to its content under its salt.
-pub(super) fn version_hash(version: i64, salt: &Salt, content: &[u8]) -> VersionHash {
-    VersionHash { version, content_hash: commit(salt, content) }
-}
+pub(super) use crate::codec::{new_salt, version_hash};
 
 /// One change to record.
 #[derive(Debug)]

@@ -13,14 +13,12 @@
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use engram_core::agent::{Agent, AgentConfig, ToolName};
-use engram_core::audit::{Action, TargetKind, WriteContext};
+use engram_core::agent::Agent;
+use engram_core::audit::WriteContext;
 use engram_core::id::AgentId;
 use engram_core::import::{AgentImport, AgentsImport, ImportedBlock};
 
-use super::audit::{self, Event, new_salt, version_hash};
 use super::blocks::{self, Placement};
-use super::rows::{micros, tags_json};
 use super::{SqliteStore, agents, attachments, messages};
 use crate::error::StoreError;
 
@@ -70,7 +68,7 @@ async fn import_agent(
 ) -> Result<String, StoreError> {
     let id = AgentId::from_ulid(store.next_ulid());
     let agent_id = id.to_string();
-    insert_agent_row(conn, ctx, &agent_id, &agent.config, now).await?;
+    agents::insert_created(conn, ctx, &agent_id, &agent.config, now).await?;
     for block in &agent.blocks {
         match block {
             ImportedBlock::New(new) => {
@@ -90,46 +88,4 @@ async fn import_agent(
     }
     messages::append_in(conn, store, ctx, now, id, agent.messages).await?;
     Ok(agent_id)
-}
-
-/// Inserts an agent row at version 1 with a fresh salt and records `agent.create`, as `agents::create` does.
-async fn insert_agent_row(
-    conn: &mut SqliteConnection,
-    ctx: &WriteContext,
-    agent_id: &str,
-    config: &AgentConfig,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let salt = new_salt();
-    let tools = serde_json::Value::from(config.tools.iter().map(ToolName::as_str).collect::<Vec<_>>()).to_string();
-    sqlx::query(
-        "INSERT INTO agents (name, system, model, embedding, context_window, tools, tags, metadata, \
-         id, org_id, version, salt, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
-    )
-    .bind(config.name.as_str())
-    .bind(&config.system)
-    .bind(config.model.as_ref().map(ToString::to_string))
-    .bind(config.embedding.to_string())
-    .bind(i64::from(config.context_window))
-    .bind(tools)
-    .bind(tags_json(&config.tags))
-    .bind(serde_json::Value::Object(config.metadata.as_map().clone()).to_string())
-    .bind(agent_id)
-    .bind(ctx.org.as_str())
-    .bind(salt.0.as_slice())
-    .bind(micros(now))
-    .bind(micros(now))
-    .execute(&mut *conn)
-    .await?;
-    let after = version_hash(1, &salt, &config.canonical_bytes());
-    let event = Event {
-        action: Action::AgentCreate,
-        target_kind: TargetKind::Agent,
-        target_id: agent_id,
-        agent_id: Some(agent_id),
-        before: None,
-        after: Some(&after),
-    };
-    audit::record(conn, ctx, now, event).await?;
-    Ok(())
 }

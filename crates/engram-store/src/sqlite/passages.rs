@@ -14,6 +14,7 @@ use super::audit::{self, Event, new_salt, version_hash};
 use super::rows::{self, PASSAGE_COLUMNS, Salted, encode_vector, micros, stored_time, tags_json};
 use super::vectors::{self, Kind, NewVector, RowAttr};
 use super::{SqliteStore, agents, parse_cursor};
+use crate::codec;
 use crate::error::StoreError;
 
 pub(super) async fn insert(
@@ -118,28 +119,9 @@ async fn check_models(
     agent_id: &str,
     passages: &[NewPassage],
 ) -> Result<(), StoreError> {
-    let mut embeddings = passages.iter().filter_map(|p| p.embedding.as_ref());
-    let Some(first) = embeddings.next() else { return Ok(()) };
-    let dim = first.vector.len();
-    if let Some(other) = embeddings.find(|e| e.model != first.model || e.vector.len() != dim) {
-        return Err(StoreError::EmbeddingMismatch {
-            kind: "passages",
-            what: "batch",
-            stored_model: first.model.clone(),
-            stored_dim: dim,
-            model: other.model.clone(),
-            dim: other.vector.len(),
-        });
-    }
-    match vectors::other_model(conn, Kind::Passages, agent_id, &first.model, dim).await? {
-        Some((stored_model, stored_dim)) => Err(StoreError::EmbeddingMismatch {
-            kind: "passages",
-            what: "new passage",
-            stored_model,
-            stored_dim,
-            model: first.model.clone(),
-            dim,
-        }),
+    let Some(first) = codec::batch_embedding(passages)? else { return Ok(()) };
+    match vectors::other_model(conn, Kind::Passages, agent_id, &first.model, first.vector.len()).await? {
+        Some(stored) => Err(codec::passage_model_mismatch(first, stored)),
         None => Ok(()),
     }
 }

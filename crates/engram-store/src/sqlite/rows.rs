@@ -14,10 +14,11 @@ use engram_core::audit::{Action, Actor, ActorKind, AuditEvent, Target, TargetKin
 use engram_core::block::{Block, BlockLabel, BlockLimit};
 use engram_core::commitment::Salt;
 use engram_core::id::{AgentId, BlockId, MessageId, PassageId, RunId, StepId};
-use engram_core::message::{Message, Role, ToolCall, ToolStatus};
+use engram_core::message::{Message, Role, ToolStatus};
 use engram_core::org::OrgId;
 use engram_core::passage::{Embedding, Passage};
 
+use crate::codec;
 use crate::error::StoreError;
 
 /// Agent columns, in the order [`agent`] reads them by name.
@@ -57,9 +58,7 @@ pub(super) struct BlockRow {
     pub owner: Option<String>,
 }
 
-pub(super) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {detail}"))
-}
+pub(super) use crate::codec::corrupt;
 
 /// Reads one column, reporting a type mismatch as corruption.
 pub(super) fn col<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T, StoreError>
@@ -203,24 +202,11 @@ fn embedding(row: &SqliteRow) -> Result<Option<Embedding>, StoreError> {
     }
 }
 
-/// Little-endian `f32`s, the stored form of a vector.
-pub(super) fn encode_vector(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-pub(super) fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
-    let chunks = bytes.chunks_exact(4);
-    if !chunks.remainder().is_empty() {
-        return Err(corrupt("embedding", format!("{} bytes is not a whole number of f32s", bytes.len())));
-    }
-    Ok(chunks.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-}
+pub(super) use crate::codec::{decode_vector, encode_vector};
 
 /// A message row selected with [`MESSAGE_COLUMNS`].
 pub(super) fn message(row: &SqliteRow) -> Result<Message, StoreError> {
-    let calls: Vec<Value> =
-        serde_json::from_value(json_col(row, "tool_calls")?).map_err(|e| corrupt("tool_calls", e))?;
-    let tool_calls = calls.into_iter().map(tool_call).collect::<Result<Vec<_>, _>>()?;
+    let tool_calls = codec::tool_calls_from_json(json_col(row, "tool_calls")?)?;
     Ok(Message {
         id: parsed(row, "id", MessageId::parse)?,
         agent_id: parsed(row, "agent_id", AgentId::parse)?,
@@ -238,27 +224,7 @@ pub(super) fn message(row: &SqliteRow) -> Result<Message, StoreError> {
     })
 }
 
-/// The JSON stored for a message's tool calls.
-pub(super) fn tool_calls_json(calls: &[ToolCall]) -> String {
-    let calls: Vec<Value> =
-        calls.iter().map(|c| serde_json::json!({"id": c.id, "name": c.name, "arguments": c.arguments})).collect();
-    Value::from(calls).to_string()
-}
-
-fn tool_call(value: Value) -> Result<ToolCall, StoreError> {
-    let field = |name: &str| -> Result<String, StoreError> {
-        value
-            .get(name)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| corrupt("tool_calls", format!("a call without `{name}`")))
-    };
-    Ok(ToolCall {
-        id: field("id")?,
-        name: field("name")?,
-        arguments: value.get("arguments").cloned().unwrap_or(Value::Null),
-    })
-}
+pub(super) use crate::codec::tool_calls_json;
 
 /// An audit event row selected with [`AUDIT_COLUMNS`].
 pub(super) fn audit_event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
@@ -288,9 +254,5 @@ pub(super) fn audit_event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
 }
 
 fn version_hash(row: &SqliteRow, version: &str, hash: &str) -> Result<Option<VersionHash>, StoreError> {
-    match (col::<Option<i64>>(row, version)?, col::<Option<String>>(row, hash)?) {
-        (Some(version), Some(content_hash)) => Ok(Some(VersionHash { version, content_hash })),
-        (None, None) => Ok(None),
-        _ => Err(corrupt(version, "version and hash must be stored together")),
-    }
+    codec::stored_version_hash(version, col(row, version)?, col(row, hash)?)
 }
