@@ -194,8 +194,20 @@ impl Loop {
         loop {
             // A cancellation through this process sets the flag; one recorded in the store by another process is
             // seen before every step after the first (the run was just claimed before the first).
-            let recorded_cancel =
-                self.steps > 0 && store.get_run(&self.job.org, self.job.run_id).await?.cancel_requested;
+            let mut recorded_cancel = false;
+            if self.steps > 0 {
+                let current = store.get_run(&self.job.org, self.job.run_id).await?;
+                // Another process took this run for one its owner left behind (this process lost the database
+                // for a while): it has been ended there, so stop here without writing more.
+                if current.status.is_finished() {
+                    return Ok(Some(Ending {
+                        error: Some("this run was ended by another engram process while this one was away".to_owned()),
+                        recorded: true,
+                        ..Ending::with(StopReason::Cancelled)
+                    }));
+                }
+                recorded_cancel = current.cancel_requested;
+            }
             if self.cancelled() || recorded_cancel {
                 return Ok(Some(Ending::with(StopReason::Cancelled)));
             }

@@ -2,9 +2,10 @@
 //! runs from stepping one agent at once, cancels runs, compacts on request, reports the context breakdown, and
 //! recovers runs a crash interrupted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use engram_core::agent::Agent;
 use engram_core::audit::{Actor, ActorKind, WriteContext};
@@ -17,7 +18,7 @@ use engram_embed::Embedders;
 use engram_llm::{ChatModel, Providers};
 use engram_store::{Store, StoreError};
 use serde_json::{Value, json};
-use tokio::sync::{OwnedMutexGuard, mpsc};
+use tokio::sync::{Notify, OwnedMutexGuard, RwLock, mpsc};
 
 use crate::context::{Compiler, ContextBreakdown};
 use crate::error::RuntimeError;
@@ -89,7 +90,46 @@ pub(crate) struct Inner {
     pub cache: TokenCache,
     locks: Mutex<HashMap<AgentId, Arc<tokio::sync::Mutex<()>>>>,
     cancels: Mutex<HashMap<RunId, Arc<AtomicBool>>>,
+    /// Wakes the queue worker: a run ended, so the next queued run of its agent may be claimed.
+    queue: Arc<Notify>,
+    /// Held shared from creating (or claiming) a run until it is registered in `cancels`, and exclusively while a
+    /// sweep tells this process's live runs from those it left behind, so a run being started is never taken for
+    /// one left behind.
+    starting: RwLock<()>,
 }
+
+/// An agent taken for a run: this process's lock on it and, on a shared database, every other process's. Dropping
+/// it lets the agent go.
+pub(crate) struct AgentGuard {
+    _local: OwnedMutexGuard<()>,
+    store: Arc<dyn Store>,
+    agent: AgentId,
+}
+
+impl Drop for AgentGuard {
+    fn drop(&mut self) {
+        if !self.store.capabilities().shared {
+            return;
+        }
+        let (store, agent) = (self.store.clone(), self.agent);
+        // Unlocking is a round trip to the database; a later run of the agent in this process may take the lock
+        // again before it lands (the locks nest), which is harmless.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Err(error) = store.unlock_agent(agent).await {
+                    tracing::warn!(%agent, %error, "could not release an agent's lock");
+                }
+            });
+        }
+    }
+}
+
+/// How often a process on a shared database looks for runs other processes left behind.
+const SWEEP_EVERY: Duration = Duration::from_secs(2);
+/// How often a process on a shared database looks for queued runs to claim when nothing woke it.
+const CLAIM_EVERY: Duration = Duration::from_secs(1);
+/// The most stale runs one sweep handles (the next sweep takes the rest).
+const SWEEP_LIMIT: u32 = 1_000;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -98,6 +138,61 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Inner {
     pub(crate) fn compiler(&self) -> Compiler<'_> {
         Compiler { store: self.store.as_ref(), clock: &self.clock, cache: &self.cache }
+    }
+
+    fn shared(&self) -> bool {
+        self.store.capabilities().shared
+    }
+
+    fn guard(&self, local: OwnedMutexGuard<()>, agent: AgentId) -> AgentGuard {
+        AgentGuard { _local: local, store: self.store.clone(), agent }
+    }
+
+    /// Takes `agent` now if no run of it is under way here or in another process.
+    pub(crate) async fn try_take_agent(&self, agent: AgentId) -> Result<Option<AgentGuard>, StoreError> {
+        let Ok(local) = self.agent_lock(agent).try_lock_owned() else { return Ok(None) };
+        match self.store.try_lock_agent(agent).await? {
+            true => Ok(Some(self.guard(local, agent))),
+            false => Ok(None),
+        }
+    }
+
+    /// Waits for `agent` (runs of it here go first come, first served; another process's run is waited out by
+    /// asking again, less often the longer it lasts). `None` when the queued `run` stopped being queued meanwhile
+    /// (it was cancelled, or given to another process); only when a run to watch is given.
+    async fn take_agent(&self, agent: AgentId, queued: Option<(&OrgId, RunId)>) -> Option<AgentGuard> {
+        let local = self.agent_lock(agent).lock_owned().await;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            match self.store.try_lock_agent(agent).await {
+                Ok(true) => return Some(self.guard(local, agent)),
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%agent, %error, "cannot take an agent's lock yet; retrying"),
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+            if pause >= Duration::from_millis(250)
+                && let Some((org, run)) = queued
+                && let Ok(current) = self.store.get_run(org, run).await
+                && current.status != RunStatus::Queued
+            {
+                return None;
+            }
+        }
+    }
+
+    /// On a shared database, ends the runs of `agent` that a process which is gone left `running` (called with the
+    /// agent taken, so no live process can be running it), so a new run never follows an unanswered tool call.
+    async fn recover_agent(&self, agent: AgentId) -> Result<(), StoreError> {
+        if !self.shared() {
+            return Ok(());
+        }
+        for stale in self.store.stale_runs(Some(agent), SWEEP_LIMIT).await? {
+            if stale.run.status == RunStatus::Running && !lock(&self.cancels).contains_key(&stale.run.id) {
+                fail_interrupted(self.store.as_ref(), &stale.org, &stale.run).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The lock serialising runs of `agent` in this process.
@@ -164,6 +259,8 @@ impl Runtime {
             cache: TokenCache::default(),
             locks: Mutex::default(),
             cancels: Mutex::default(),
+            queue: Arc::new(Notify::new()),
+            starting: RwLock::new(()),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -210,13 +307,16 @@ impl Runtime {
         let inner = &self.inner;
         let agent = inner.store.get_agent(&caller.org, agent_id).await?;
         let model = inner.chat_model(&agent)?;
-        let agent_lock = inner.agent_lock(agent_id);
+        let starting = inner.starting.read().await;
         // Take the agent at once when it is free; otherwise queue (or refuse, if the caller will not wait).
-        let held = match agent_lock.clone().try_lock_owned() {
-            Ok(guard) => Some(guard),
-            Err(_) if request.wait => None,
-            Err(_) => return Err(RuntimeError::AgentBusy(agent_id.to_string())),
+        let held = match inner.try_take_agent(agent_id).await? {
+            Some(guard) => Some(guard),
+            None if request.wait => None,
+            None => return Err(RuntimeError::AgentBusy(agent_id.to_string())),
         };
+        if held.is_some() {
+            inner.recover_agent(agent_id).await?;
+        }
         let max_steps = request.max_steps.unwrap_or(inner.config.default_max_steps).min(inner.config.max_steps_limit);
         let input = run_input(caller, &request, max_steps);
         // A run that has the agent starts running with its messages in one transaction; a queued one appends them
@@ -243,7 +343,8 @@ impl Runtime {
             cancel: inner.register_cancel(run.id),
             model,
         };
-        tokio::spawn(run_when_free(job, agent_lock, held));
+        drop(starting);
+        tokio::spawn(run_when_free(job, held));
         Ok(run)
     }
 
@@ -271,8 +372,7 @@ impl Runtime {
         let inner = &self.inner;
         let agent = inner.store.get_agent(&caller.org, agent_id).await?;
         let model = inner.chat_model(&agent)?;
-        let agent_lock = inner.agent_lock(agent_id);
-        let _held = agent_lock.lock().await;
+        let _held = inner.take_agent(agent_id, None).await;
         let agent = inner.store.get_agent(&caller.org, agent_id).await?;
         let compiled = inner.compiler().compile(&caller.org, &agent).await?;
         let outcome = run_loop::compact_window(inner, caller, &agent, model.as_ref(), &compiled, 0).await?;
@@ -282,33 +382,82 @@ impl Runtime {
         }
     }
 
-    /// Recovers from a crash: runs left `running` are marked failed (calls left without a result get an error
-    /// result, so the history stays whole) and queued runs are started again. Call once at start-up.
+    /// Recovers what a crash or a stop left behind, then keeps doing so: runs left `running` are marked failed
+    /// (calls left without a result get an error result, so the history stays whole) and queued runs whose owner is
+    /// gone go back to the queue; queued runs are claimed and run, oldest first per agent. Call once at start-up: it
+    /// sweeps and claims once, then leaves a background worker that claims whenever a run ends and, on a shared
+    /// database, every second (sweeping every two), for as long as the runtime lives.
     pub async fn recover(&self) -> Result<(), RuntimeError> {
-        let inner = &self.inner;
-        for (org, run) in inner.store.runs_with_status(RunStatus::Running, 10_000).await? {
-            close_interrupted_calls(inner.store.as_ref(), &org, &run).await?;
-            let outcome = RunOutcome {
-                status: RunStatus::Failed,
-                stop_reason: None,
-                error: Some("interrupted: engram stopped while this run was in progress".to_owned()),
-            };
-            inner.store.finish_run(&org, run.id, outcome).await?;
-            tracing::warn!(run_id = %run.id, agent_id = %run.agent_id, "marked a run interrupted by a restart as failed");
-        }
-        for (org, run) in inner.store.runs_with_status(RunStatus::Queued, 10_000).await? {
-            self.resume_queued(org, run).await;
-        }
+        self.sweep().await?;
+        self.claim_queued().await;
+        let weak = Arc::downgrade(&self.inner);
+        let queue = self.inner.queue.clone();
+        tokio::spawn(work_the_queue(weak, queue, self.inner.shared()));
         Ok(())
     }
 
-    async fn resume_queued(&self, org: OrgId, run: Run) {
+    /// One pass over the runs left behind. Returns how many it recovered.
+    async fn sweep(&self) -> Result<usize, RuntimeError> {
+        let inner = &self.inner;
+        let stale = {
+            let _exclusive = inner.starting.write().await;
+            let stale = inner.store.stale_runs(None, SWEEP_LIMIT).await?;
+            let live: HashSet<RunId> = lock(&inner.cancels).keys().copied().collect();
+            stale.into_iter().filter(|s| !live.contains(&s.run.id)).collect::<Vec<_>>()
+        };
+        let mut recovered = 0;
+        for stale in stale {
+            match stale.run.status {
+                RunStatus::Running => {
+                    // With the agent taken nobody else can be recovering or running it; read the run again, as
+                    // another process may have recovered it meanwhile.
+                    let Some(_agent) = inner.try_take_agent(stale.run.agent_id).await? else { continue };
+                    let run = inner.store.get_run(&stale.org, stale.run.id).await?;
+                    if run.status == RunStatus::Running {
+                        fail_interrupted(inner.store.as_ref(), &stale.org, &run).await?;
+                        recovered += 1;
+                    }
+                }
+                RunStatus::Queued if inner.store.release_run(&stale.org, stale.run.id, stale.owner).await? => {
+                    tracing::info!(run_id = %stale.run.id, "a queued run whose process is gone went back to the queue");
+                    recovered += 1;
+                }
+                _ => {}
+            }
+        }
+        Ok(recovered)
+    }
+
+    /// Claims and starts queued runs until none is ready.
+    async fn claim_queued(&self) {
+        loop {
+            let claimed = {
+                let _starting = self.inner.starting.read().await;
+                match self.inner.store.claim_queued_run().await {
+                    Ok(Some((org, run))) => {
+                        let cancel = self.inner.register_cancel(run.id);
+                        Some((org, run, cancel))
+                    }
+                    Ok(None) => None,
+                    Err(error) => {
+                        tracing::warn!(%error, "could not look for queued runs");
+                        None
+                    }
+                }
+            };
+            let Some((org, run, cancel)) = claimed else { return };
+            self.resume_queued(org, run, cancel).await;
+        }
+    }
+
+    async fn resume_queued(&self, org: OrgId, run: Run, cancel: Arc<AtomicBool>) {
         let inner = &self.inner;
         let fail = |error: String| RunOutcome { status: RunStatus::Failed, stop_reason: None, error: Some(error) };
         let agent = match inner.store.get_agent(&org, run.agent_id).await {
             Ok(agent) => agent,
             Err(error) => {
                 let _ = inner.store.finish_run(&org, run.id, fail(error.to_string())).await;
+                inner.unregister_cancel(run.id);
                 return;
             }
         };
@@ -316,6 +465,7 @@ impl Runtime {
             Ok(model) => model,
             Err(error) => {
                 let _ = inner.store.finish_run(&org, run.id, fail(error.to_string())).await;
+                inner.unregister_cancel(run.id);
                 return;
             }
         };
@@ -349,10 +499,10 @@ impl Runtime {
             max_steps,
             stream: false,
             events: None,
-            cancel: inner.register_cancel(run.id),
+            cancel,
             model,
         };
-        tokio::spawn(run_when_free(job, inner.agent_lock(run.agent_id), None));
+        tokio::spawn(run_when_free(job, None));
     }
 }
 
@@ -361,16 +511,63 @@ pub(crate) fn user_messages(texts: &[String]) -> Vec<NewMessage> {
     texts.iter().map(|text| NewMessage::text(Role::User, text.clone())).collect()
 }
 
-/// Waits for the agent (unless the lock is already held), then runs the job.
-async fn run_when_free(job: RunJob, agent_lock: Arc<tokio::sync::Mutex<()>>, held: Option<OwnedMutexGuard<()>>) {
-    let _guard = match held {
-        Some(guard) => guard,
-        None => agent_lock.lock_owned().await,
-    };
+/// Waits for the agent (unless it is already taken), then runs the job; wakes the queue worker when it ends.
+async fn run_when_free(job: RunJob, held: Option<AgentGuard>) {
     let inner = job.inner.clone();
     let run_id = job.run_id;
+    let guard = match held {
+        Some(guard) => Some(guard),
+        None => {
+            let guard = inner.take_agent(job.agent, Some((&job.org, run_id))).await;
+            if guard.is_some()
+                && let Err(error) = inner.recover_agent(job.agent).await
+            {
+                tracing::warn!(agent_id = %job.agent, %error, "could not recover the agent's interrupted runs");
+            }
+            guard
+        }
+    };
+    // Without the agent (the run stopped being queued while it waited) the run ends at its start.
     run_loop::execute(job).await;
+    drop(guard);
     inner.unregister_cancel(run_id);
+    inner.queue.notify_one();
+}
+
+/// The queue worker: claims queued runs when a run ends here and, on a shared database, every [`CLAIM_EVERY`]
+/// (sweeping for runs other processes left behind every [`SWEEP_EVERY`]); stops when the runtime is dropped.
+async fn work_the_queue(runtime: Weak<Inner>, queue: Arc<Notify>, shared: bool) {
+    let idle = if shared { CLAIM_EVERY } else { Duration::from_secs(60) };
+    let mut last_sweep = Instant::now();
+    loop {
+        tokio::select! {
+            () = queue.notified() => {}
+            () = tokio::time::sleep(idle) => {}
+        }
+        let Some(inner) = runtime.upgrade() else { return };
+        let runtime = Runtime { inner };
+        if shared && last_sweep.elapsed() >= SWEEP_EVERY {
+            last_sweep = Instant::now();
+            if let Err(error) = runtime.sweep().await {
+                tracing::warn!(%error, "could not look for runs other processes left behind");
+            }
+        }
+        runtime.claim_queued().await;
+    }
+}
+
+/// Ends a run that a process which is gone left `running`: an error result for every call it left unanswered,
+/// then `failed`.
+async fn fail_interrupted(store: &dyn Store, org: &OrgId, run: &Run) -> Result<(), StoreError> {
+    close_interrupted_calls(store, org, run).await?;
+    let outcome = RunOutcome {
+        status: RunStatus::Failed,
+        stop_reason: None,
+        error: Some("interrupted: the engram process running it stopped before it finished".to_owned()),
+    };
+    store.finish_run(org, run.id, outcome).await?;
+    tracing::warn!(run_id = %run.id, agent_id = %run.agent_id, "marked a run interrupted by a stopped process as failed");
+    Ok(())
 }
 
 /// Appends an error result for every tool call of `run` that has none, so the history holds whole exchanges.

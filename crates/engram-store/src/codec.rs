@@ -81,6 +81,23 @@ pub(crate) fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
     Ok(chunks.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
+/// pgvector's text form, `[x,y,…]`. Rust prints the shortest decimal that reads back as the same `f32`, so a
+/// stored vector is bit for bit the one given.
+pub(crate) fn vector_text(vector: &[f32]) -> String {
+    let parts: Vec<String> = vector.iter().map(f32::to_string).collect();
+    format!("[{}]", parts.join(","))
+}
+
+/// Reads pgvector's text form back.
+pub(crate) fn parse_vector_text(text: &str) -> Result<Vec<f32>, StoreError> {
+    let inner = text.trim().strip_prefix('[').and_then(|t| t.strip_suffix(']'));
+    let inner = inner.ok_or_else(|| corrupt("embedding", "not a vector"))?;
+    if inner.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    inner.split(',').map(|x| x.trim().parse::<f32>().map_err(|e| corrupt("embedding", e))).collect()
+}
+
 /// The first embedding of a batch of passages, after checking that every embedding in the batch has its model and
 /// dimension (vectors of different models are never stored side by side). `None` when no passage has one.
 pub(crate) fn batch_embedding(passages: &[NewPassage]) -> Result<Option<&Embedding>, StoreError> {

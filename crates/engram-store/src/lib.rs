@@ -11,13 +11,14 @@ mod idempotency;
 pub mod postgres;
 pub mod sqlite;
 mod store;
+pub mod transfer;
 
 pub use error::StoreError;
 pub use idempotency::{IdempotencyBegin, IdempotencyRecord};
 pub use postgres::{PostgresOptions, PostgresStore, VectorPath};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use store::{
-    AuditQuery, EmbeddingTarget, MessageCounts, PendingEmbedding, Store, StoreCapabilities, WindowSnapshot,
+    AuditQuery, EmbeddingTarget, MessageCounts, PendingEmbedding, StaleRun, Store, StoreCapabilities, WindowSnapshot,
 };
 
 pub use engram_core::audit::WriteContext;

@@ -70,6 +70,19 @@ pub struct StoreCapabilities {
     /// `"exact"` (PostgreSQL without pgvector: engram scans an agent's vectors). `None` for SQLite, whose per-agent
     /// in-memory indexes are its only way.
     pub vector_path: Option<&'static str>,
+    /// Other engram processes may share the database (PostgreSQL): runs they leave behind are found by looking at
+    /// who holds which lock, and their queued runs by polling. `false` for SQLite, which one process owns.
+    pub shared: bool,
+}
+
+/// A `running` run, or a `queued` one some process owns, whose owner is no longer alive or is this process (which
+/// tells its own live runs apart): what a crash, a stop or a lost database connection left behind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaleRun {
+    pub org: OrgId,
+    pub run: Run,
+    /// The instance key recorded as the run's owner (`None` for a run written before owners were recorded).
+    pub owner: Option<i32>,
 }
 
 /// Durable agent state. All reads are scoped by organisation; all writes carry a [`WriteContext`] and record audit
@@ -251,7 +264,7 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- runs and steps ----
 
-    /// Creates a run in `status` (queued or running) with its opaque `input`. A running run's `inputs` (the user
+    /// Creates a run in `status` (queued or running) with its opaque `input`, owned by this process. A running run's `inputs` (the user
     /// messages it answers) are appended in the same transaction; a queued run gets them when it starts, so that they
     /// land in the history only once the agent is free.
     async fn create_run(
@@ -265,7 +278,7 @@ pub trait Store: Send + Sync + 'static {
     /// A run with its steps (oldest first) and summed usage.
     async fn get_run(&self, org: &OrgId, id: RunId) -> Result<Run, StoreError>;
     /// Moves a queued run to running and appends its `inputs`, in one transaction. Fails with `VersionConflict`
-    /// unless it was queued (someone else claimed it or it was cancelled).
+    /// unless it was queued and owned by this process (it was cancelled, or released to another process).
     async fn start_run(
         &self,
         ctx: &WriteContext,
@@ -290,6 +303,24 @@ pub trait Store: Send + Sync + 'static {
     /// Runs in `status` across all organisations, oldest first, with the organisation each belongs to (used at
     /// start-up to recover runs a crash interrupted and to pick up queued ones).
     async fn runs_with_status(&self, status: RunStatus, limit: u32) -> Result<Vec<(OrgId, Run)>, StoreError>;
+
+    // ---- several processes ----
+
+    /// This process's instance key, recorded as the owner of every run it creates or claims.
+    fn instance(&self) -> i32;
+    /// Takes `agent` for a run across every engram process on the database: `false` when another process holds it.
+    /// Within one process the caller serialises runs of an agent itself (a process may take an agent again while it
+    /// holds it). Every `true` must be matched by an [`Store::unlock_agent`].
+    async fn try_lock_agent(&self, agent: AgentId) -> Result<bool, StoreError>;
+    async fn unlock_agent(&self, agent: AgentId) -> Result<(), StoreError>;
+    /// Runs left behind (see [`StaleRun`]), oldest first; only `agent`'s when given.
+    async fn stale_runs(&self, agent: Option<AgentId>, limit: u32) -> Result<Vec<StaleRun>, StoreError>;
+    /// Gives up a queued run whose owner is still `owner`, so that any process may claim it. `false` when it is no
+    /// longer queued or someone else owns it now.
+    async fn release_run(&self, org: &OrgId, id: RunId, owner: Option<i32>) -> Result<bool, StoreError>;
+    /// Claims for this process the oldest queued run that nobody owns and that is next in its agent's line (no
+    /// earlier queued or running run of the same agent). Several processes claiming at once get different runs.
+    async fn claim_queued_run(&self) -> Result<Option<(OrgId, Run)>, StoreError>;
 
     // ---- audit ----
 

@@ -6,6 +6,7 @@
 //! - [`conformance`]: the backend-neutral `Store` conformance suite every storage backend must pass.
 //! - [`postgres`]: a fresh PostgreSQL database per test on the `scripts/test-postgres` servers (`pg16` with
 //!   pgvector, `pg15` without); `ENGRAM_TEST_BACKEND=pg16|pg15` runs [`TestServer`] on them instead of SQLite.
+//! - [`pg_cluster`]: a PostgreSQL cluster of a test's own that it may stop and start (outage tests).
 //! - [`models`]: pointing a server at scripted model servers ([`engram_scripted`], re-exported), and reading a
 //!   run's server-sent events.
 
@@ -14,6 +15,7 @@
 pub mod conformance;
 pub mod embedding;
 pub mod models;
+pub mod pg_cluster;
 pub mod postgres;
 pub mod server;
 

@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use engram_store::postgres::with_database;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::OnceCell;
@@ -91,23 +92,6 @@ pub async fn server_url(version: PgVersion) -> String {
         .clone()
 }
 
-/// `url` with its database replaced by `database` (query parameters kept).
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{database}?{query}"),
-        None => format!("{base}/{database}"),
-    }
-}
-
 /// A database made for one test; dropped (with any connections left) when this guard is.
 #[derive(Debug)]
 pub struct TestDatabase {
@@ -161,22 +145,5 @@ impl Drop for TestDatabase {
             });
         });
         let _ = dropper.join();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn the_database_part_of_a_url_is_replaced() {
-        let cases = [
-            ("postgres://postgres@127.0.0.1:5432/postgres", "postgres://postgres@127.0.0.1:5432/t"),
-            ("postgres://u:p@h:1/db?sslmode=disable", "postgres://u:p@h:1/t?sslmode=disable"),
-            ("postgres://h:1", "postgres://h:1/t"),
-        ];
-        for (url, want) in cases {
-            assert_eq!(with_database(url, "t"), want);
-        }
     }
 }

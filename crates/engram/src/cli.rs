@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::chat::ChatArgs;
 use crate::config::ConfigFlags;
 use crate::mcp::McpArgs;
-use crate::{bench, chat, client, config, mcp, serve};
+use crate::migrate::MigrateArgs;
+use crate::{bench, chat, client, config, mcp, migrate, serve};
 
 /// engram: a stateful agent server with OS-style memory.
 #[derive(Debug, Parser)]
@@ -44,6 +45,11 @@ pub enum Command {
     ///
     /// Opens the data directory directly (no server needed) and creates the agent on first use.
     Mcp(McpArgs),
+    /// Copy a SQLite data directory into a PostgreSQL database, then verify the copy.
+    ///
+    /// Copies agents, blocks, messages, passages with their embeddings, runs and audit events; checks every row
+    /// and each organisation's audit chain. Safe to run again: rows already there are checked, not copied twice.
+    Migrate(MigrateArgs),
     /// Inspect the server configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -270,6 +276,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => client::agentfile::import(&args.client, &args.file, json).await,
         Command::Export(args) => client::agentfile::export(&args.client, &args.agent).await,
         Command::Mcp(args) => mcp::run(&args).await,
+        Command::Migrate(args) => migrate::run(&args, json).await,
         Command::Config(ConfigCommand::Show(args)) => config::show(&args.flags, json),
         Command::Config(ConfigCommand::Docs) => {
             print!("{}", config::docs_markdown());

@@ -2,7 +2,8 @@
 //!
 //! `cli` defines the command tree, `config` resolves server settings from defaults, file, environment and flags,
 //! `serve` composes store and server, `client` talks to a running server over HTTP, `chat` holds a conversation
-//! with an agent through it, `mcp` serves one agent's memory over MCP on stdio, and `bench` measures one.
+//! with an agent through it, `mcp` serves one agent's memory over MCP on stdio, `migrate` copies a SQLite data
+//! directory into PostgreSQL, and `bench` measures a server.
 
 mod bench;
 mod chat;
@@ -11,6 +12,7 @@ mod client;
 mod config;
 mod logging;
 mod mcp;
+mod migrate;
 mod output;
 mod serve;
 

@@ -1,6 +1,6 @@
 //! `engram mcp`: one agent's memory as an MCP server over standard input and output, for MCP clients (Claude Code,
-//! Cursor, Claude Desktop) that start engram themselves. It opens the SQLite store in the data directory directly,
-//! with no server process, finds the agent (creating it on first use, with `persona` and `human` blocks) and serves
+//! Cursor, Claude Desktop) that start engram themselves. It opens the store directly (SQLite in the data directory,
+//! or PostgreSQL with `--database-url`), with no server process, finds the agent (creating it on first use, with `persona` and `human` blocks) and serves
 //! until the client closes the stream. Standard output carries the protocol; logs go to standard error.
 
 use std::path::PathBuf;
@@ -27,6 +27,10 @@ pub struct McpArgs {
     /// `engram serve` uses: connect to that server's `/mcp` endpoint instead.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<String>,
+    /// PostgreSQL database to use instead of the data directory's SQLite (as `engram serve --database-url`); safe
+    /// to share with running `engram serve` processes.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
     /// The agent whose memory to serve: a name (the agent is created on first use, with empty `persona` and `human`
     /// blocks) or an existing agent's id (`agent_…`).
     #[arg(long, value_name = "NAME")]
@@ -41,8 +45,12 @@ pub struct McpArgs {
 }
 
 /// The option-table keys (`config::OPTIONS`) that `engram mcp`'s flags set.
-const FLAG_KEYS: [(&str, &str); 3] =
-    [("data_dir", "data-dir"), ("config", "config"), ("embedding_model_dir", "embedding-model-dir")];
+const FLAG_KEYS: [(&str, &str); 4] = [
+    ("data_dir", "data-dir"),
+    ("config", "config"),
+    ("embedding_model_dir", "embedding-model-dir"),
+    ("database_url", "database-url"),
+];
 
 impl McpArgs {
     /// The flags as the configuration's flag layer, so they take precedence over the file and the environment
@@ -52,6 +60,7 @@ impl McpArgs {
             self.data_dir.clone(),
             self.config.clone(),
             self.embedding_model_dir.as_ref().map(|d| d.display().to_string()),
+            self.database_url.clone(),
         ];
         let values = FLAG_KEYS.iter().zip(given).filter_map(|((key, _), value)| Some((*key, value?))).collect();
         ConfigFlags { values }
@@ -61,7 +70,7 @@ impl McpArgs {
 pub async fn run(args: &McpArgs) -> anyhow::Result<()> {
     let settings = config::resolve(&args.config_flags())?.settings;
     logging::init(&settings.log, settings.log_format)?;
-    let store = serve::open_store(&settings.data_dir).await?;
+    let store = serve::open_configured_store(&settings).await?;
     let result = serve_agent(&settings, store.clone(), &args.agent).await;
     store.close().await;
     result

@@ -10,7 +10,9 @@
 //! serialised (which also makes positions, versions and model checks race-free). The per-object modules hold the
 //! SQL: `agents`, `blocks`, `attachments`, `passages`, `messages`, `compaction`, `window`, `runs`, `idempotency`,
 //! `embeddings`, `import`, `text_search` (tsvector/GIN, with the search `filters`), `vector_search` with `pgvector` (in the database) or `exact` (a scan in
-//! engram when pgvector is missing); `rows` decodes rows; `store_impl` wires them to the trait.
+//! engram when pgvector is missing); `coordination` (advisory locks: this process's liveness and the agents it runs)
+//! and `queue` (interrupted runs, claiming queued runs) let several processes share the database; `rows` decodes
+//! rows; `store_impl` wires them to the trait. `scratch` makes and drops the benchmarks' throwaway databases.
 //!
 //! [`Store`]: crate::Store
 
@@ -19,6 +21,7 @@ mod attachments;
 mod audit;
 mod blocks;
 mod compaction;
+mod coordination;
 mod embeddings;
 mod exact;
 mod filters;
@@ -28,8 +31,10 @@ mod messages;
 mod migrate;
 mod passages;
 mod pgvector;
+mod queue;
 mod rows;
 mod runs;
+mod scratch;
 mod store_impl;
 mod text_search;
 mod vector_search;
@@ -53,6 +58,7 @@ use engram_core::page::PageRequest;
 use crate::error::StoreError;
 
 pub use migrate::known_schema_version;
+pub use scratch::{ScratchDatabase, with_database};
 
 /// Tuning for the PostgreSQL backend.
 #[derive(Clone)]
@@ -130,6 +136,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     /// Monotonic within one millisecond, so this process's ids sort by creation even when several are made at once.
     ids: Mutex<Generator>,
+    /// This process's liveness lock and the agents it is running.
+    coordination: coordination::Coordination,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -183,6 +191,7 @@ impl PostgresStore {
         let migrated = migrate::run(&mut conn).await;
         let _ = conn.close().await;
         let vector_path = migrated?;
+        let coordination = coordination::Coordination::open(connect.clone(), options.acquire_timeout).await?;
 
         let timeout_ms = options.statement_timeout.as_millis().max(1);
         let pool = PgPoolOptions::new()
@@ -200,6 +209,7 @@ impl PostgresStore {
             ann_threshold: options.ann_threshold,
             clock: options.clock,
             ids: Mutex::new(Generator::new()),
+            coordination,
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -207,6 +217,16 @@ impl PostgresStore {
     /// How vector search runs on this database.
     pub fn vector_path(&self) -> VectorPath {
         self.inner.vector_path
+    }
+
+    /// This process's instance key (see `coordination`).
+    fn instance(&self) -> i32 {
+        self.inner.coordination.instance()
+    }
+
+    /// The connection pool, for the SQLite-to-PostgreSQL transfer (`crate::transfer`), which writes tables directly.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.inner.pool
     }
 
     /// `host:port/database` this store is connected to.

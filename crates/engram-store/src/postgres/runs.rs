@@ -22,7 +22,7 @@ use super::rows::{self, col, int_as, parsed};
 use super::{PostgresStore, commit, messages};
 use crate::error::StoreError;
 
-const RUN_COLUMNS: &str = "id, org_id, agent_id, status, stop_reason, error, input::text AS input, cancel_requested, \
+pub(super) const RUN_COLUMNS: &str = "id, org_id, agent_id, status, stop_reason, error, input::text AS input, cancel_requested, \
      created_at, completed_at";
 
 pub(super) async fn create(
@@ -61,8 +61,9 @@ async fn create_in(
     let id = RunId::from_ulid(store.next_ulid());
     // Inserted only if the agent is the organisation's: the existence check and the insert are one statement.
     let inserted = sqlx::query(
-        "INSERT INTO runs (id, org_id, agent_id, status, input, cancel_requested, created_at) \
-         SELECT $1, $2, $3, $4, $5::json, false, $6 WHERE EXISTS (SELECT 1 FROM agents WHERE org_id = $2 AND id = $3)",
+        "INSERT INTO runs (id, org_id, agent_id, status, input, cancel_requested, created_at, owner) \
+         SELECT $1, $2, $3, $4, $5::json, false, $6, $7 \
+         WHERE EXISTS (SELECT 1 FROM agents WHERE org_id = $2 AND id = $3)",
     )
     .bind(id.to_string())
     .bind(ctx.org.as_str())
@@ -70,6 +71,7 @@ async fn create_in(
     .bind(status.as_str())
     .bind(input.to_string())
     .bind(now)
+    .bind(store.instance())
     .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -126,15 +128,26 @@ pub(super) async fn start(
     let org = &ctx.org;
     let id_text = id.to_string();
     let run = load(&mut tx, org, &id_text, true).await?;
+    // Refusals roll back at once rather than when the transaction is dropped: the run's row stays locked until
+    // then, and a claimer (`SKIP LOCKED`) would pass over it meanwhile.
+    let conflict = StoreError::VersionConflict { expected: stage(RunStatus::Queued), actual: stage(run.status) };
     if run.status != RunStatus::Queued {
-        return Err(StoreError::VersionConflict { expected: stage(RunStatus::Queued), actual: stage(run.status) });
+        tx.rollback().await?;
+        return Err(conflict);
     }
-    sqlx::query("UPDATE runs SET status = $1 WHERE org_id = $2 AND id = $3")
+    // Only the owner starts a queued run: one released to the queue (its owner stopped) belongs to whoever
+    // claims it.
+    let started = sqlx::query("UPDATE runs SET status = $1 WHERE org_id = $2 AND id = $3 AND owner = $4")
         .bind(RunStatus::Running.as_str())
         .bind(org.as_str())
         .bind(&id_text)
+        .bind(store.instance())
         .execute(&mut *tx)
         .await?;
+    if started.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Err(conflict);
+    }
     let appended = append_inputs(&mut tx, store, ctx, store.now(), run.agent_id, id, inputs).await?;
     let run = load(&mut tx, org, &id_text, false).await?;
     commit(tx, (run, appended)).await
@@ -317,7 +330,7 @@ pub(super) async fn with_status(
 }
 
 /// Where a status is in a run's life, reported as the run's version in conflicts.
-fn stage(status: RunStatus) -> i64 {
+pub(super) fn stage(status: RunStatus) -> i64 {
     match status {
         RunStatus::Queued => 1,
         RunStatus::Running => 2,
@@ -343,7 +356,7 @@ async fn load(conn: &mut PgConnection, org: &OrgId, id: &str, lock: bool) -> Res
 }
 
 /// Fills in the run's steps, in the order they were recorded, and their summed usage.
-async fn add_steps(conn: &mut PgConnection, org: &OrgId, run: &mut Run) -> Result<(), StoreError> {
+pub(super) async fn add_steps(conn: &mut PgConnection, org: &OrgId, run: &mut Run) -> Result<(), StoreError> {
     let found = sqlx::query(
         "SELECT id, model, prompt_tokens, completion_tokens, duration_ms FROM steps \
          WHERE org_id = $1 AND run_id = $2 ORDER BY seq",
@@ -370,7 +383,7 @@ async fn add_steps(conn: &mut PgConnection, org: &OrgId, run: &mut Run) -> Resul
 }
 
 /// A run row selected with [`RUN_COLUMNS`], without its steps.
-fn run_row(row: &PgRow) -> Result<Run, StoreError> {
+pub(super) fn run_row(row: &PgRow) -> Result<Run, StoreError> {
     let status: String = col(row, "status")?;
     let stop_reason: Option<String> = col(row, "stop_reason")?;
     let stop_reason = stop_reason

@@ -18,12 +18,12 @@ use serde_json::Value;
 
 use super::{
     PostgresStore, agents, attachments, audit, blocks, compaction, embeddings, idempotency, import, messages, passages,
-    runs, text_search, vector_search, window,
+    queue, runs, text_search, vector_search, window,
 };
 use crate::error::StoreError;
 use crate::idempotency::IdempotencyBegin;
 use crate::store::{
-    AuditQuery, EmbeddingTarget, MessageCounts, PendingEmbedding, Store, StoreCapabilities, WindowSnapshot,
+    AuditQuery, EmbeddingTarget, MessageCounts, PendingEmbedding, StaleRun, Store, StoreCapabilities, WindowSnapshot,
 };
 
 #[async_trait]
@@ -33,7 +33,7 @@ impl Store for PostgresStore {
     }
 
     fn capabilities(&self) -> StoreCapabilities {
-        StoreCapabilities { vector_path: Some(self.vector_path().as_str()) }
+        StoreCapabilities { vector_path: Some(self.vector_path().as_str()), shared: true }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -43,6 +43,14 @@ impl Store for PostgresStore {
     }
 
     async fn close(&self) {
+        // Queued runs this process was holding go back to the queue for the other processes; its running runs are
+        // recovered as interrupted once the lock connection closes.
+        match queue::release_own(self).await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(released, "released this process's queued runs to the other processes"),
+            Err(error) => tracing::warn!(%error, "could not release this process's queued runs"),
+        }
+        self.inner.coordination.close().await;
         // Waits for connections in use to come back, so transactions under way finish.
         self.inner.pool.close().await;
     }
@@ -304,6 +312,30 @@ impl Store for PostgresStore {
 
     async fn runs_with_status(&self, status: RunStatus, limit: u32) -> Result<Vec<(OrgId, Run)>, StoreError> {
         runs::with_status(self, status, limit).await
+    }
+
+    fn instance(&self) -> i32 {
+        PostgresStore::instance(self)
+    }
+
+    async fn try_lock_agent(&self, agent: AgentId) -> Result<bool, StoreError> {
+        self.inner.coordination.try_lock_agent(agent).await
+    }
+
+    async fn unlock_agent(&self, agent: AgentId) -> Result<(), StoreError> {
+        self.inner.coordination.unlock_agent(agent).await
+    }
+
+    async fn stale_runs(&self, agent: Option<AgentId>, limit: u32) -> Result<Vec<StaleRun>, StoreError> {
+        queue::stale(self, agent, limit).await
+    }
+
+    async fn release_run(&self, org: &OrgId, id: RunId, owner: Option<i32>) -> Result<bool, StoreError> {
+        queue::release(self, org, id, owner).await
+    }
+
+    async fn claim_queued_run(&self) -> Result<Option<(OrgId, Run)>, StoreError> {
+        queue::claim(self).await
     }
 
     async fn list_audit_events(&self, org: &OrgId, query: &AuditQuery) -> Result<Page<AuditEvent>, StoreError> {

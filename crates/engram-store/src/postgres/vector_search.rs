@@ -61,24 +61,9 @@ pub(super) fn bind_vector<'q>(query: PgQuery<'q>, path: VectorPath, vector: Opti
     }
 }
 
-/// pgvector's text form, `[x,y,…]`. Rust prints the shortest decimal that reads back as the same `f32`, so a
-/// stored vector is bit-for-bit the one given.
-pub(super) fn vector_text(vector: &[f32]) -> String {
-    let parts: Vec<String> = vector.iter().map(f32::to_string).collect();
-    format!("[{}]", parts.join(","))
-}
-
-fn parse_vector_text(text: &str) -> Result<Vec<f32>, StoreError> {
-    let inner = text.trim().strip_prefix('[').and_then(|t| t.strip_suffix(']'));
-    let inner = inner.ok_or_else(|| rows::corrupt("embedding", "not a vector"))?;
-    if inner.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    inner.split(',').map(|x| x.trim().parse::<f32>().map_err(|e| rows::corrupt("embedding", e))).collect()
-}
-
 /// The bytea form of a vector is SQLite's: little-endian `f32`s.
 pub(super) use crate::codec::{decode_vector as decode_bytes, encode_vector as encode_bytes};
+pub(super) use crate::codec::{parse_vector_text, vector_text};
 
 /// The select expression for the embedding of the table aliased `alias`, read with [`embedding_col`].
 pub(super) fn embedding_select(path: VectorPath, alias: &str) -> String {

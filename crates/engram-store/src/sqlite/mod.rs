@@ -21,6 +21,7 @@ mod idempotency;
 mod import;
 mod messages;
 mod passages;
+mod queue;
 mod recall;
 mod rows;
 mod runs;
@@ -97,6 +98,11 @@ struct Inner {
     ids: Mutex<Generator>,
     /// Per-agent vector indexes, derived from the database and kept in step by the write paths.
     vectors: vectors::VectorCache,
+    /// This process's key as the owner of runs: one process owns the file, so any other owner is a process that
+    /// has stopped.
+    instance: i32,
+    /// Whether unowned queued runs may exist, so that an empty queue costs a claim nothing (see `queue`).
+    queue: queue::QueueHint,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -158,6 +164,8 @@ impl SqliteStore {
             clock: options.clock,
             ids: Mutex::new(Generator::new()),
             vectors: vectors::VectorCache::default(),
+            instance: i32::try_from(Ulid::new().random() as u32 & 0x7fff_ffff).unwrap_or(1).max(1),
+            queue: queue::QueueHint::default(),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -165,6 +173,11 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// This process's key as the owner of the runs it creates and claims.
+    fn instance(&self) -> i32 {
+        self.inner.instance
     }
 
     /// The current time from the configured clock.

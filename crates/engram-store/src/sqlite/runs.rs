@@ -20,7 +20,7 @@ use super::rows::{self, col, int_as, micros, parsed, stored_time, time_col};
 use super::{SqliteStore, messages};
 use crate::error::StoreError;
 
-const RUN_COLUMNS: &str =
+pub(super) const RUN_COLUMNS: &str =
     "id, org_id, agent_id, status, stop_reason, error, input, cancel_requested, created_at, completed_at";
 
 pub(super) async fn create(
@@ -63,8 +63,8 @@ async fn create_in(
     let id = RunId::from_ulid(store.next_ulid());
     // Inserted only if the agent is the organisation's: the existence check and the insert are one statement.
     let inserted = sqlx::query(
-        "INSERT INTO runs (id, org_id, agent_id, status, input, cancel_requested, created_at) \
-         SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6 WHERE EXISTS (SELECT 1 FROM agents WHERE org_id = ?2 AND id = ?3)",
+        "INSERT INTO runs (id, org_id, agent_id, status, input, cancel_requested, created_at, owner) \
+         SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6, ?7 WHERE EXISTS (SELECT 1 FROM agents WHERE org_id = ?2 AND id = ?3)",
     )
     .bind(id.to_string())
     .bind(ctx.org.as_str())
@@ -72,6 +72,7 @@ async fn create_in(
     .bind(status.as_str())
     .bind(input.to_string())
     .bind(micros(now))
+    .bind(store.instance())
     .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -138,10 +139,18 @@ async fn start_in(
     let org = &ctx.org;
     let id_text = id.to_string();
     let run = load(conn, org, &id_text).await?;
-    if run.status != RunStatus::Queued {
+    // Only the owner starts a queued run: one released to the queue belongs to whoever claims it.
+    let started =
+        sqlx::query("UPDATE runs SET status = ?1 WHERE org_id = ?2 AND id = ?3 AND status = 'queued' AND owner = ?4")
+            .bind(RunStatus::Running.as_str())
+            .bind(org.as_str())
+            .bind(&id_text)
+            .bind(store.instance())
+            .execute(&mut *conn)
+            .await?;
+    if started.rows_affected() == 0 {
         return Err(StoreError::VersionConflict { expected: stage(RunStatus::Queued), actual: stage(run.status) });
     }
-    set_status(conn, org, &id_text, RunStatus::Running).await?;
     let appended = append_inputs(conn, store, ctx, store.now(), run.agent_id, id, inputs).await?;
     let run = load(conn, org, &id_text).await?;
     Ok((run, appended))
@@ -359,16 +368,6 @@ fn to_i64(field: &str, n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| ValidationError::new(field, format!("{n} is too large")).into())
 }
 
-async fn set_status(conn: &mut SqliteConnection, org: &OrgId, id: &str, status: RunStatus) -> Result<(), StoreError> {
-    sqlx::query("UPDATE runs SET status = ?1 WHERE org_id = ?2 AND id = ?3")
-        .bind(status.as_str())
-        .bind(org.as_str())
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 /// The run `id` of `org` with its steps, or `NotFound("run")`.
 async fn load(conn: &mut SqliteConnection, org: &OrgId, id: &str) -> Result<Run, StoreError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE org_id = ?1 AND id = ?2");
@@ -382,7 +381,7 @@ async fn load(conn: &mut SqliteConnection, org: &OrgId, id: &str) -> Result<Run,
 }
 
 /// Fills in the run's steps, in the order they were recorded, and their summed usage.
-async fn add_steps(conn: &mut SqliteConnection, org: &OrgId, run: &mut Run) -> Result<(), StoreError> {
+pub(super) async fn add_steps(conn: &mut SqliteConnection, org: &OrgId, run: &mut Run) -> Result<(), StoreError> {
     let found = sqlx::query(
         "SELECT id, model, prompt_tokens, completion_tokens, duration_ms FROM steps \
          WHERE org_id = ?1 AND run_id = ?2 ORDER BY rowid",
@@ -409,7 +408,7 @@ async fn add_steps(conn: &mut SqliteConnection, org: &OrgId, run: &mut Run) -> R
 }
 
 /// A run row selected with [`RUN_COLUMNS`], without its steps.
-fn run_row(row: &SqliteRow) -> Result<Run, StoreError> {
+pub(super) fn run_row(row: &SqliteRow) -> Result<Run, StoreError> {
     let status: String = col(row, "status")?;
     let stop_reason: Option<String> = col(row, "stop_reason")?;
     let stop_reason = stop_reason

@@ -18,11 +18,11 @@ use serde_json::Value;
 
 use super::{
     SqliteStore, agents, attachments, audit, blocks, compaction, embeddings, idempotency, import, messages, passages,
-    recall, runs, search, vector_search, window,
+    queue, recall, runs, search, vector_search, window,
 };
 use crate::error::StoreError;
 use crate::idempotency::IdempotencyBegin;
-use crate::store::{AuditQuery, EmbeddingTarget, MessageCounts, PendingEmbedding, Store, WindowSnapshot};
+use crate::store::{AuditQuery, EmbeddingTarget, MessageCounts, PendingEmbedding, StaleRun, Store, WindowSnapshot};
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -299,6 +299,31 @@ impl Store for SqliteStore {
 
     async fn runs_with_status(&self, status: RunStatus, limit: u32) -> Result<Vec<(OrgId, Run)>, StoreError> {
         runs::with_status(self, status, limit).await
+    }
+
+    fn instance(&self) -> i32 {
+        SqliteStore::instance(self)
+    }
+
+    /// One process owns the database: the caller's own serialisation is all there is to do.
+    async fn try_lock_agent(&self, _agent: AgentId) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    async fn unlock_agent(&self, _agent: AgentId) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn stale_runs(&self, agent: Option<AgentId>, limit: u32) -> Result<Vec<StaleRun>, StoreError> {
+        queue::stale(self, agent, limit).await
+    }
+
+    async fn release_run(&self, org: &OrgId, id: RunId, owner: Option<i32>) -> Result<bool, StoreError> {
+        queue::release(self, org, id, owner).await
+    }
+
+    async fn claim_queued_run(&self) -> Result<Option<(OrgId, Run)>, StoreError> {
+        queue::claim(self).await
     }
 
     async fn list_audit_events(&self, org: &OrgId, query: &AuditQuery) -> Result<Page<AuditEvent>, StoreError> {

@@ -1,10 +1,12 @@
 //! The store integration tests: the whole conformance suite against `SqliteStore` (each check in its own temp dir)
 //! and against `PostgresStore` (`postgres`: PostgreSQL 16 with pgvector and 15 without, each check in its own
-//! database, with the PostgreSQL-specific tests), and what only the SQLite backend has to show: migrations, refusal
+//! database, with the PostgreSQL-specific tests, and `coordination`: several stores on one database as several
+//! processes would be), and what only the SQLite backend has to show: migrations, refusal
 //! of a newer schema, persistence across reopen, concurrent writers, group commit, full-text index consistency and
 //! corrupt-data reporting.
 
 mod concurrency;
+mod coordination;
 mod group_commit;
 mod migrations;
 mod persistence;

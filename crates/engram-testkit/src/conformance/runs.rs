@@ -1,6 +1,8 @@
 //! Conformance checks for runs and steps: the queued → running → ended lifecycle with steps and summed usage,
 //! claiming a run only once, cancellation in each state, ending only once, finding runs by status across
-//! organisations, tenant isolation, and steps appending their messages with run and step ids in messages and audit.
+//! organisations, tenant isolation, steps appending their messages with run and step ids in messages and audit, and
+//! the queue: runs owned by the store's process, released when their owner is gone, claimed oldest first and only
+//! when next in their agent's line.
 
 use std::sync::Arc;
 
@@ -275,4 +277,59 @@ pub async fn combined_writes(store: Arc<dyn Store>) {
     let listed = store.list_messages(&org, agent.id, &all_messages()).await.must("list").items;
     let contents: Vec<&str> = listed.iter().map(|m| m.content.as_str()).collect();
     assert_eq!(contents, ["first", "second", "hello", "meanwhile", "third"]);
+}
+
+pub async fn queue(store: Arc<dyn Store>) {
+    let org = org("acme");
+    let ctx = ctx(&org);
+    let me = store.instance();
+    assert!(me > 0, "instance keys are positive");
+    let ada = store.create_agent(&ctx, bare_agent("Ada")).await.must("create agent");
+    let bob = store.create_agent(&ctx, bare_agent("Bob")).await.must("create agent");
+    assert!(store.try_lock_agent(ada.id).await.must("lock"), "a free agent can be taken");
+    store.unlock_agent(ada.id).await.must("unlock");
+
+    // A new queued run is this process's: nobody else may claim it, and it is listed as its own to tell apart.
+    let first = queued(store.as_ref(), &ctx, ada.id).await;
+    assert_eq!(store.claim_queued_run().await.must("claim"), None, "an owned run is not in the queue");
+    let stale = store.stale_runs(None, 10).await.must("stale runs");
+    assert_eq!(stale.iter().map(|s| (s.run.id, s.owner)).collect::<Vec<_>>(), [(first.id, Some(me))]);
+    assert_eq!(stale[0].org, org);
+
+    // Released only by a caller that knows its owner; then claimed (once) and started by the claimer.
+    assert!(!store.release_run(&org, first.id, Some(me.wrapping_add(1))).await.must("release"), "wrong owner");
+    assert!(store.release_run(&org, first.id, Some(me)).await.must("release"));
+    assert!(!store.release_run(&org, first.id, Some(me)).await.must("release again"), "already released");
+    assert!(store.stale_runs(None, 10).await.must("stale").is_empty(), "an unowned queued run is not stale");
+    assert_conflict(store.start_run(&ctx, first.id, Vec::new()).await);
+    let (claimed_org, claimed) = store.claim_queued_run().await.must("claim").expect("the released run");
+    assert_eq!((claimed_org, claimed.id, claimed.status), (org.clone(), first.id, RunStatus::Queued));
+    assert_eq!(store.claim_queued_run().await.must("claim again"), None, "claimed once");
+    store.start_run(&ctx, first.id, Vec::new()).await.must("the claimer starts it");
+
+    // A queued run waits its turn behind its agent's earlier runs; another agent's does not.
+    let second = queued(store.as_ref(), &ctx, ada.id).await;
+    let third = queued(store.as_ref(), &ctx, ada.id).await;
+    let other = queued(store.as_ref(), &ctx, bob.id).await;
+    for run in [&second, &third, &other] {
+        assert!(store.release_run(&org, run.id, Some(me)).await.must("release"));
+    }
+    let next = store.claim_queued_run().await.must("claim").expect("Bob's run");
+    assert_eq!(next.1.id, other.id, "Ada's runs wait for her running one");
+    assert_eq!(store.claim_queued_run().await.must("claim"), None);
+    let done = outcome(RunStatus::Completed, Some(StopReason::EndTurn), None);
+    store.finish_run(&org, first.id, done.clone()).await.must("finish");
+    assert_eq!(store.claim_queued_run().await.must("claim").map(|(_, r)| r.id), Some(second.id), "oldest first");
+    assert_eq!(store.claim_queued_run().await.must("claim"), None, "the third waits for the second");
+    store.request_run_cancel(&org, second.id).await.must("cancel the second");
+    assert_eq!(store.claim_queued_run().await.must("claim").map(|(_, r)| r.id), Some(third.id));
+
+    // A running run is stale once the process that owns it is gone; here it is this process's own.
+    let running =
+        store.create_run(&ctx, bob.id, RunStatus::Running, json!({}), Vec::new()).await.must("create running").0;
+    let stale = store.stale_runs(Some(bob.id), 10).await.must("stale of Bob");
+    assert!(stale.iter().any(|s| s.run.id == running.id && s.owner == Some(me)), "{stale:?}");
+    assert!(stale.iter().all(|s| s.run.agent_id == bob.id), "only Bob's: {stale:?}");
+    store.finish_run(&org, running.id, done).await.must("finish");
+    assert!(!store.stale_runs(Some(bob.id), 10).await.must("stale").iter().any(|s| s.run.id == running.id));
 }

@@ -29,10 +29,6 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    pub async fn start(data_dir: &Path) -> anyhow::Result<Self> {
-        Self::start_with(data_dir, &[]).await
-    }
-
     /// Starts a server with some environment variables set on top of the clean environment (for options the
     /// benchmark chooses on purpose, such as the embedding model directory).
     pub async fn start_with(data_dir: &Path, env: &[(&str, OsString)]) -> anyhow::Result<Self> {

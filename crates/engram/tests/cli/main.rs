@@ -14,4 +14,7 @@ mod config;
 mod errors;
 mod lifecycle;
 mod mcp;
+mod migrate;
+mod outage;
+mod scale_out;
 mod support;

@@ -1,7 +1,8 @@
 //! `engram mcp`: one agent's memory over MCP on stdio, driven by the official Rust MCP client (`rmcp`) spawning the
 //! real binary. The agent is created on first use and found again the next time; tools, bad arguments and resources
 //! work over stdio; what a session wrote is seen by `engram serve` on the same data directory, audited as the MCP
-//! client, and the other way round. The README's client configuration snippets are run exactly as written.
+//! client, and the other way round; on PostgreSQL a session and a running server share one database. The README's
+//! client configuration snippets are run exactly as written.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -254,5 +255,42 @@ async fn the_readme_http_snippet_runs_as_written() {
             .expect("initialize over HTTP");
     assert_eq!(tool_names(&client).await.len(), 8);
     client.cancel().await.unwrap();
+    tokio::task::block_in_place(|| server.stop());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_on_postgres_shares_the_database_with_a_running_server() {
+    let database = engram_testkit::postgres::TestDatabase::create(engram_testkit::postgres::PgVersion::Pg16).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let server = tokio::task::block_in_place(|| {
+        Server::spawn(
+            &["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--database-url", database.url()],
+            &[],
+        )
+    })
+    .unwrap_or_else(|log| panic!("the server did not start; its log:\n{log}"));
+    let mcp_dir = tempfile::tempdir().unwrap();
+    let args =
+        ["mcp", "--data-dir", mcp_dir.path().to_str().unwrap(), "--database-url", database.url(), "--agent", "shared"];
+    let session = Session::spawn(&args).await;
+    session.call_ok("core_memory_append", json!({"label": "human", "content": "Lives in Lyon."})).await;
+
+    // The server sees the agent the MCP session created on the shared database, and the edit it made.
+    let http = reqwest::Client::new();
+    let agents: Value = http.get(format!("{}/v1/agents", server.url())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(agents["items"][0]["name"], "shared", "{agents}");
+    let id = agents["items"][0]["id"].as_str().unwrap().to_owned();
+    let block_url = format!("{}/v1/agents/{id}/blocks/human", server.url());
+    let block: Value = http.get(&block_url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(block["value"], "Lives in Lyon.");
+
+    // And the session sees the server's edit: nothing is cached in either process.
+    let patched = http.patch(&block_url).json(&json!({"value": "Lives in Lyon. Cycles."})).send().await.unwrap();
+    assert_eq!(patched.status(), 200);
+    let blocks = session.blocks().await;
+    let human = blocks.as_array().unwrap().iter().find(|b| b["label"] == "human").unwrap();
+    assert_eq!(human["value"], "Lives in Lyon. Cycles.");
+    session.close().await;
     tokio::task::block_in_place(|| server.stop());
 }

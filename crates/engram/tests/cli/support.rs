@@ -244,6 +244,12 @@ impl Server {
         assert!(status.success(), "kill -TERM failed");
     }
 
+    /// Kills the server at once (SIGKILL), as a crash would, and waits for it to be gone.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill engram serve");
+        self.child.wait().expect("wait for the killed server");
+    }
+
     /// Waits for the server to exit after a signal.
     #[track_caller]
     pub fn wait_exit(&mut self) -> ExitStatus {
