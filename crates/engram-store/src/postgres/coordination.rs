@@ -194,10 +194,14 @@ impl Coordination {
         }
     }
 
-    /// Lets every lock go: closes the lock connection.
+    /// Lets every lock go and closes the lock connection. The locks are released by a statement, not left to the
+    /// server noticing the closed connection (which happens a moment later), so once this returns other processes
+    /// see this one gone.
     pub(super) async fn close(&self) {
-        if let Some(conn) = self.conn.lock().await.take() {
+        if let Some(mut conn) = self.conn.lock().await.take() {
+            let _ = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut conn).await;
             let _ = conn.close().await;
         }
+        self.held().clear();
     }
 }
