@@ -396,8 +396,8 @@ impl Runtime {
         Ok(())
     }
 
-    /// One pass over the runs left behind. Returns how many it recovered.
-    async fn sweep(&self) -> Result<usize, RuntimeError> {
+    /// One pass over the runs left behind.
+    async fn sweep(&self) -> Result<(), RuntimeError> {
         let inner = &self.inner;
         let stale = {
             let _exclusive = inner.starting.write().await;
@@ -405,7 +405,6 @@ impl Runtime {
             let live: HashSet<RunId> = lock(&inner.cancels).keys().copied().collect();
             stale.into_iter().filter(|s| !live.contains(&s.run.id)).collect::<Vec<_>>()
         };
-        let mut recovered = 0;
         for stale in stale {
             match stale.run.status {
                 RunStatus::Running => {
@@ -415,17 +414,15 @@ impl Runtime {
                     let run = inner.store.get_run(&stale.org, stale.run.id).await?;
                     if run.status == RunStatus::Running {
                         fail_interrupted(inner.store.as_ref(), &stale.org, &run).await?;
-                        recovered += 1;
                     }
                 }
                 RunStatus::Queued if inner.store.release_run(&stale.org, stale.run.id, stale.owner).await? => {
                     tracing::info!(run_id = %stale.run.id, "a queued run whose process is gone went back to the queue");
-                    recovered += 1;
                 }
                 _ => {}
             }
         }
-        Ok(recovered)
+        Ok(())
     }
 
     /// Claims and starts queued runs until none is ready.

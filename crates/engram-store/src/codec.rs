@@ -81,6 +81,12 @@ pub(crate) fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
     Ok(chunks.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
+/// A fresh instance key for `runs.owner`: random and positive (so it casts to PostgreSQL's `oid` as it is).
+pub(crate) fn random_instance_key() -> i32 {
+    let bits = ulid::Ulid::new().random() as u32 & 0x7fff_ffff;
+    i32::try_from(bits.max(1)).unwrap_or(1)
+}
+
 /// pgvector's text form, `[x,y,…]`. Rust prints the shortest decimal that reads back as the same `f32`, so a
 /// stored vector is bit for bit the one given.
 pub(crate) fn vector_text(vector: &[f32]) -> String {

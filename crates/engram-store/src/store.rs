@@ -300,8 +300,8 @@ pub trait Store: Send + Sync + 'static {
     /// Asks a run to stop. A queued run is cancelled at once; a running one gets `cancel_requested` and stops before
     /// its next step; a finished run is returned unchanged.
     async fn request_run_cancel(&self, org: &OrgId, id: RunId) -> Result<Run, StoreError>;
-    /// Runs in `status` across all organisations, oldest first, with the organisation each belongs to (used at
-    /// start-up to recover runs a crash interrupted and to pick up queued ones).
+    /// Runs in `status` across all organisations, oldest first, with the organisation each belongs to. (Recovery
+    /// no longer uses it: it goes by owner, through [`Store::stale_runs`] and [`Store::claim_queued_run`].)
     async fn runs_with_status(&self, status: RunStatus, limit: u32) -> Result<Vec<(OrgId, Run)>, StoreError>;
 
     // ---- several processes ----

@@ -23,6 +23,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection};
 
 use engram_core::id::AgentId;
 
+use crate::codec::random_instance_key;
 use crate::error::StoreError;
 
 /// First key of the advisory lock each live engram process holds: `(INSTANCE_CLASS, instance)`.
@@ -38,12 +39,6 @@ fn agent_key(agent: AgentId) -> i32 {
         hash = hash.wrapping_mul(0x0100_0193);
     }
     i32::from_ne_bytes(hash.to_ne_bytes())
-}
-
-/// A fresh candidate instance key: positive, so it casts to `oid` as it is (`pg_locks.objid`).
-fn random_instance() -> i32 {
-    let bits = ulid::Ulid::new().random() as u32 & 0x7fff_ffff;
-    i32::try_from(bits.max(1)).unwrap_or(1)
 }
 
 pub(super) struct Coordination {
@@ -103,7 +98,7 @@ impl Coordination {
     /// Takes the instance lock: the current key if it is still free (a reconnect), else a fresh one.
     async fn take_instance(&self, conn: &mut PgConnection) -> Result<(), StoreError> {
         let current = self.instance();
-        let mut candidate = if current > 0 { current } else { random_instance() };
+        let mut candidate = if current > 0 { current } else { random_instance_key() };
         for _ in 0..64 {
             let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
                 .bind(INSTANCE_CLASS)
@@ -122,7 +117,7 @@ impl Coordination {
                 self.instance.store(candidate, Ordering::SeqCst);
                 return Ok(());
             }
-            candidate = random_instance();
+            candidate = random_instance_key();
         }
         Err(StoreError::Unavailable("could not take an instance key: 64 candidates were all in use".to_owned()))
     }

@@ -164,7 +164,7 @@ impl SqliteStore {
             clock: options.clock,
             ids: Mutex::new(Generator::new()),
             vectors: vectors::VectorCache::default(),
-            instance: i32::try_from(Ulid::new().random() as u32 & 0x7fff_ffff).unwrap_or(1).max(1),
+            instance: crate::codec::random_instance_key(),
             queue: queue::QueueHint::default(),
         };
         Ok(Self { inner: Arc::new(inner) })
