@@ -1,16 +1,28 @@
-//! The BERT encoder of all-MiniLM-L6-v2, written for CPU inference with candle's tensors (the weights are the
-//! sentence-transformers checkpoint, whose tensor names have no `bert.` prefix).
+//! The BERT encoder of all-MiniLM-L6-v2, written for CPU inference: candle's matrix products and our own fused
+//! kernels ([`super::kernels`]) for everything else. The weights are the sentence-transformers checkpoint, whose
+//! tensor names have no `bert.` prefix.
 //!
 //! Mathematically the same as Hugging Face's `BertModel` (and `candle_transformers::models::bert::BertModel`, which
-//! engram does not depend on: it is the largest compile unit of the candle family), but arranged for speed on a CPU,
-//! where profiling showed candle's version spending a third of its time outside matrix products: the query, key and value projections are one matrix product; the attention scale is folded into the
-//! query weights; softmax is candle's fused last-dimension kernel instead of five separate passes; GELU uses a
-//! rational approximation of `erf` (error below 1e-7, no `exp`) instead of a scalar `erf` per element; the padding
-//! mask is skipped when a batch has no padding; and every tensor stays two-dimensional outside attention.
+//! engram does not depend on: it is the largest compile unit of the candle family), but arranged for speed on a
+//! CPU, where the matrix products are nearly all the arithmetic and everything else is overhead to cut:
+//!
+//! - A batch is *packed*: the texts' tokens are stacked into one `[tokens, hidden]` matrix with no padding, so the
+//!   linear layers (per-token work) do no wasted rows, and attention runs over each text's own tokens ([`Span`]),
+//!   which needs no mask.
+//! - The query, key and value projections are one matrix product, with the attention scale folded into the query
+//!   weights.
+//! - Each bias is added inside the step after its matrix product: with GELU, or with the residual connection and
+//!   the layer normalisation, in place on the product's output. No candle element-wise operation runs, so candle's
+//!   spinning element-wise thread pool is never started.
+//! - Attention reads the heads straight out of the fused projection and writes the context in the layout the
+//!   output projection reads: no transposes or copies.
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
+use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
+
+use super::kernels::{self, Norm, Span};
+use super::ops;
 
 /// The fields of the model's `config.json` this encoder reads (Hugging Face's `BertConfig` names).
 #[derive(Debug, Clone, Deserialize)]
@@ -26,66 +38,64 @@ pub(crate) struct Config {
     pub(crate) layer_norm_eps: f64,
 }
 
-/// A linear layer stored as `x · W + b` with `W` already transposed to `[in, out]` and contiguous.
+/// A linear layer: the weight as `[in, out]` (transposed once at load, so the product reads it row by row) and the
+/// bias, which the kernel after the product adds.
 struct Linear {
     weight: Tensor,
-    bias: Tensor,
+    bias: Vec<f32>,
 }
 
 impl Linear {
     fn load(vars: &VarBuilder, inputs: usize, outputs: usize) -> candle_core::Result<Self> {
         let weight = vars.get((outputs, inputs), "weight")?.t()?.contiguous()?;
-        let bias = vars.get(outputs, "bias")?;
+        let bias = vars.get(outputs, "bias")?.to_vec1::<f32>()?;
         Ok(Self { weight, bias })
     }
 
-    /// `x` is `[rows, in]`.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight)?.broadcast_add(&self.bias)
+    /// `x · W` for `x` of `[rows, in]`; the bias is not added yet.
+    fn product(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.weight)
     }
 }
 
-struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
-    eps: f32,
-}
-
-impl LayerNorm {
-    fn load(vars: &VarBuilder, size: usize, eps: f64) -> candle_core::Result<Self> {
-        Ok(Self { weight: vars.get(size, "weight")?, bias: vars.get(size, "bias")?, eps: eps as f32 })
-    }
-
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
-    }
+fn load_norm(vars: &VarBuilder, size: usize, eps: f64) -> candle_core::Result<Norm> {
+    Ok(Norm {
+        gamma: vars.get(size, "weight")?.to_vec1::<f32>()?,
+        beta: vars.get(size, "bias")?.to_vec1::<f32>()?,
+        eps: eps as f32,
+    })
 }
 
 struct Layer {
     /// Query (pre-scaled by `1/sqrt(head_dim)`), key and value projections side by side: `[hidden, 3 * hidden]`.
     qkv: Linear,
     attention_output: Linear,
-    attention_norm: LayerNorm,
+    attention_norm: Norm,
     intermediate: Linear,
     output: Linear,
-    output_norm: LayerNorm,
+    output_norm: Norm,
 }
+
+/// Attention for one head size (see [`kernels::attention`]), chosen at load.
+type Attention = fn(&[f32], &[Span], usize) -> Vec<f32>;
 
 /// The encoder: token, position and type embeddings, then the transformer layers.
 pub(crate) struct Bert {
-    word_embeddings: Tensor,
-    position_embeddings: Tensor,
-    /// The embedding of token type 0 (sentence embeddings never use type 1).
-    type_embedding: Tensor,
-    embeddings_norm: LayerNorm,
+    /// `[vocab, hidden]`, row-major.
+    word_embeddings: Vec<f32>,
+    /// Each position's embedding plus the embedding of token type 0 (sentence embeddings never use type 1),
+    /// `[positions, hidden]`, row-major.
+    position_and_type: Vec<f32>,
+    embeddings_norm: Norm,
     layers: Vec<Layer>,
     heads: usize,
-    head_dim: usize,
     hidden: usize,
+    attention: Attention,
+    device: Device,
 }
 
 impl Bert {
-    pub(crate) fn load(vars: &VarBuilder, config: &Config) -> candle_core::Result<Self> {
+    pub(crate) fn load(vars: &VarBuilder, config: &Config, device: &Device) -> candle_core::Result<Self> {
         if config.hidden_act != "gelu" {
             candle_core::bail!(
                 "unsupported hidden_act {:?}: this encoder implements \"gelu\" (erf)",
@@ -98,167 +108,119 @@ impl Bert {
             candle_core::bail!("hidden_size {hidden} is not a multiple of num_attention_heads {heads}");
         }
         let head_dim = hidden / heads;
+        let attention: Attention = match head_dim {
+            32 => kernels::attention::<32>,
+            64 => kernels::attention::<64>,
+            other => candle_core::bail!("attention heads of {other} dimensions are not supported (32 or 64 are)"),
+        };
         let embeddings = vars.pp("embeddings");
-        let word_embeddings = embeddings.get((config.vocab_size, hidden), "word_embeddings.weight")?;
-        let position_embeddings =
-            embeddings.get((config.max_position_embeddings, hidden), "position_embeddings.weight")?;
-        let type_embedding =
-            embeddings.get((config.type_vocab_size, hidden), "token_type_embeddings.weight")?.get(0)?;
-        let embeddings_norm = LayerNorm::load(&embeddings.pp("LayerNorm"), hidden, config.layer_norm_eps)?;
+        let word_embeddings =
+            embeddings.get((config.vocab_size, hidden), "word_embeddings.weight")?.flatten_all()?.to_vec1::<f32>()?;
+        let type_embedding = embeddings
+            .get((config.type_vocab_size, hidden), "token_type_embeddings.weight")?
+            .get(0)?
+            .to_vec1::<f32>()?;
+        // Added here rather than with candle's `broadcast_add`, which would start candle's element-wise thread pool.
+        let mut position_and_type = embeddings
+            .get((config.max_position_embeddings, hidden), "position_embeddings.weight")?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        for row in position_and_type.chunks_exact_mut(hidden) {
+            for (x, t) in row.iter_mut().zip(&type_embedding) {
+                *x += t;
+            }
+        }
+        let embeddings_norm = load_norm(&embeddings.pp("LayerNorm"), hidden, config.layer_norm_eps)?;
 
         let scale = 1.0 / (head_dim as f64).sqrt();
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for index in 0..config.num_hidden_layers {
             let layer = vars.pp(format!("encoder.layer.{index}"));
             let attention = layer.pp("attention");
-            let projection = |name: &str| Linear::load(&attention.pp("self").pp(name), hidden, hidden);
-            let (query, key, value) = (projection("query")?, projection("key")?, projection("value")?);
+            let projection = |name: &str| {
+                let vars = attention.pp("self").pp(name);
+                Ok::<_, candle_core::Error>((vars.get((hidden, hidden), "weight")?.t()?, vars.get(hidden, "bias")?))
+            };
+            let ((query, query_bias), (key, key_bias), (value, value_bias)) =
+                (projection("query")?, projection("key")?, projection("value")?);
             let qkv = Linear {
-                weight: Tensor::cat(&[&(query.weight * scale)?, &key.weight, &value.weight], 1)?.contiguous()?,
-                bias: Tensor::cat(&[&(query.bias * scale)?, &key.bias, &value.bias], 0)?,
+                weight: Tensor::cat(&[&(query * scale)?, &key, &value], 1)?.contiguous()?,
+                bias: Tensor::cat(&[&(query_bias * scale)?, &key_bias, &value_bias], 0)?.to_vec1::<f32>()?,
             };
             layers.push(Layer {
                 qkv,
                 attention_output: Linear::load(&attention.pp("output.dense"), hidden, hidden)?,
-                attention_norm: LayerNorm::load(&attention.pp("output.LayerNorm"), hidden, config.layer_norm_eps)?,
+                attention_norm: load_norm(&attention.pp("output.LayerNorm"), hidden, config.layer_norm_eps)?,
                 intermediate: Linear::load(&layer.pp("intermediate.dense"), hidden, config.intermediate_size)?,
                 output: Linear::load(&layer.pp("output.dense"), config.intermediate_size, hidden)?,
-                output_norm: LayerNorm::load(&layer.pp("output.LayerNorm"), hidden, config.layer_norm_eps)?,
+                output_norm: load_norm(&layer.pp("output.LayerNorm"), hidden, config.layer_norm_eps)?,
             });
         }
         Ok(Self {
             word_embeddings,
-            position_embeddings,
-            type_embedding,
+            position_and_type,
             embeddings_norm,
             layers,
             heads,
-            head_dim,
             hidden,
+            attention,
+            device: device.clone(),
         })
     }
 
-    /// The last hidden states, `[batch, tokens, hidden]`, of `ids` (`[batch, tokens]`, u32) where `mask`
-    /// (`[batch, tokens]`, 1 for real tokens, 0 for padding) is `None` when nothing is padded.
-    pub(crate) fn forward(&self, ids: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
-        let (batch, tokens) = ids.dims2()?;
-        let position_and_type = self.position_embeddings.narrow(0, 0, tokens)?.broadcast_add(&self.type_embedding)?;
-        let words = self.word_embeddings.index_select(&ids.flatten_all()?, 0)?.reshape((batch, tokens, self.hidden))?;
-        let embedded = words.broadcast_add(&position_and_type)?.reshape((batch * tokens, self.hidden))?;
-        let mut x = self.embeddings_norm.forward(&embedded)?;
-
-        // Padded keys get the most negative score, so softmax gives them no weight (as Hugging Face does).
-        let mask_bias = match mask {
-            Some(mask) => {
-                let padding = (1.0 - mask.to_dtype(DType::F32)?)?;
-                Some((padding * f64::from(f32::MIN))?.reshape((batch, 1, 1, tokens))?)
-            }
-            None => None,
-        };
+    /// The last hidden states, `[tokens, hidden]`, of a packed batch: `ids` holds every text's token ids one text
+    /// after the other, and `spans` says which rows belong to which text.
+    pub(crate) fn forward(&self, ids: &[u32], spans: &[Span]) -> candle_core::Result<Tensor> {
+        let mut x = self.embed(ids, spans)?;
         for layer in &self.layers {
-            x = self.layer(layer, &x, batch, tokens, mask_bias.as_ref())?;
+            x = self.layer(layer, &x, spans)?;
         }
-        x.reshape((batch, tokens, self.hidden))
+        Ok(x)
     }
 
-    /// One transformer layer over `x` (`[batch * tokens, hidden]`).
-    fn layer(
-        &self,
-        layer: &Layer,
-        x: &Tensor,
-        batch: usize,
-        tokens: usize,
-        mask_bias: Option<&Tensor>,
-    ) -> candle_core::Result<Tensor> {
-        let qkv = layer
-            .qkv
-            .forward(x)?
-            .reshape((batch, tokens, 3, self.heads, self.head_dim))?
-            .permute((2, 0, 3, 1, 4))?
-            .contiguous()?;
-        let (query, key, value) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
-        let mut scores = query.matmul(&key.t()?)?;
-        if let Some(mask_bias) = mask_bias {
-            scores = scores.broadcast_add(mask_bias)?;
+    /// `norm(word + position + type)` for every token.
+    fn embed(&self, ids: &[u32], spans: &[Span]) -> candle_core::Result<Tensor> {
+        let hidden = self.hidden;
+        let mut embedded = vec![0.0f32; ids.len() * hidden];
+        for span in spans {
+            let rows = embedded[span.start * hidden..(span.start + span.len) * hidden].chunks_exact_mut(hidden);
+            for (position, (row, &id)) in rows.zip(&ids[span.start..span.start + span.len]).enumerate() {
+                let id = id as usize;
+                let (Some(word), Some(position)) = (
+                    self.word_embeddings.get(id * hidden..(id + 1) * hidden),
+                    self.position_and_type.get(position * hidden..(position + 1) * hidden),
+                ) else {
+                    candle_core::bail!("token id {id} at position {position} is outside the embedding tables");
+                };
+                for ((x, w), p) in row.iter_mut().zip(word).zip(position) {
+                    *x = w + p;
+                }
+            }
         }
-        let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
-        let context =
-            probabilities.matmul(&value)?.transpose(1, 2)?.contiguous()?.reshape((batch * tokens, self.hidden))?;
-        let attended = layer.attention_norm.forward(&(layer.attention_output.forward(&context)? + x)?)?;
-        let intermediate = layer.intermediate.forward(&attended)?.apply_op1_no_bwd(&Gelu)?;
-        layer.output_norm.forward(&(layer.output.forward(&intermediate)? + attended)?)
-    }
-}
-
-/// GELU as BERT defines it, `x/2 · (1 + erf(x/√2))`, over a contiguous f32 tensor.
-struct Gelu;
-
-impl CustomOp1 for Gelu {
-    fn name(&self) -> &'static str {
-        "gelu-erf-rational"
+        kernels::norm_rows(&mut embedded, &self.embeddings_norm);
+        Tensor::from_vec(embedded, (ids.len(), hidden), &self.device)
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(values) = storage else { candle_core::bail!("gelu: f32 tensors only") };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("gelu: contiguous tensors only")
-        };
-        let output: Vec<f32> = values[start..end].iter().map(|&x| gelu(x)).collect();
-        Ok((CpuStorage::F32(output), layout.shape().clone()))
-    }
-}
+    /// One transformer layer over `x` (`[tokens, hidden]`).
+    fn layer(&self, layer: &Layer, x: &Tensor, spans: &[Span]) -> candle_core::Result<Tensor> {
+        let qkv = layer.qkv.product(x)?;
+        ops::update(&qkv, "qkv-bias", |values| kernels::add_bias(values, &layer.qkv.bias))?;
+        let context = ops::map(&qkv, x.shape(), "attention", |values| (self.attention)(values, spans, self.heads))?;
 
-fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
-}
+        let attended = layer.attention_output.product(&context)?;
+        ops::update_with(&attended, x, "attention-output-norm", |values, residual| {
+            kernels::add_bias_residual_norm(values, residual, &layer.attention_output.bias, &layer.attention_norm)
+        })?;
 
-/// `erf` as a ratio of polynomials over `[-4, 4]` (beyond which f32 `erf` is ±1), the approximation Eigen and XLA
-/// use for f32; absolute error below 1e-7. No branches, `exp` or `mul_add` (which is a library call unless the
-/// build targets FMA), so the compiler vectorises the loop around it.
-fn erf(x: f32) -> f32 {
-    let x = x.clamp(-4.0, 4.0);
-    let x2 = x * x;
-    let numerator = [
-        -2.726_142_3e-10_f32,
-        2.770_681_4e-8,
-        -2.101_024e-6,
-        -5.692_506_4e-5,
-        -7.349_906_3e-4,
-        -2.954_6e-3,
-        -1.609_603_3e-2,
-    ]
-    .iter()
-    .fold(0.0f32, |acc, c| acc * x2 + c)
-        * x;
-    let denominator = [-1.456_607_2e-5_f32, -2.133_740_6e-4, -1.682_827e-3, -7.373_329e-3, -1.426_474e-2]
-        .iter()
-        .fold(0.0f32, |acc, c| acc * x2 + c);
-    numerator / denominator
-}
+        let intermediate = layer.intermediate.product(&attended)?;
+        ops::update(&intermediate, "intermediate-gelu", |values| {
+            kernels::add_bias_gelu(values, &layer.intermediate.bias)
+        })?;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn erf_matches_known_values() {
-        // Reference values of erf to 10 digits.
-        for (x, expected) in [
-            (0.0f32, 0.0f64),
-            (0.1, 0.112_462_916_0),
-            (0.5, 0.520_499_877_8),
-            (1.0, 0.842_700_792_9),
-            (-1.5, -0.966_105_146_5),
-            (2.0, 0.995_322_265_0),
-            (3.0, 0.999_977_909_5),
-            (6.0, 1.0),
-            (-9.0, -1.0),
-        ] {
-            let got = f64::from(erf(x));
-            assert!((got - expected).abs() < 2e-7, "erf({x}) = {got}, expected {expected}");
-        }
-        assert_eq!(gelu(0.0), 0.0);
-        assert!((f64::from(gelu(1.0)) - 0.841_344_746).abs() < 1e-6);
-        assert!((f64::from(gelu(-1.0)) + 0.158_655_254).abs() < 1e-6);
+        let output = layer.output.product(&intermediate)?;
+        ops::update_with(&output, &attended, "output-norm", |values, residual| {
+            kernels::add_bias_residual_norm(values, residual, &layer.output.bias, &layer.output_norm)
+        })?;
+        Ok(output)
     }
 }

@@ -3,19 +3,23 @@
 //!
 //! [`LocalEmbedder::load`] reads the weights once; [`Embedder::embed`] tokenises (truncating at
 //! [`MAX_SEQUENCE_TOKENS`] like sentence-transformers), sorts the texts by length and runs them in batches
-//! ([`batch`]) on a blocking thread, never on the async runtime's threads. One batch runs at a time per model: each
-//! batch already spreads its matrix products over every core, and taking turns per batch lets a one-sentence query
-//! slip in between the batches of a large import instead of waiting for all of it. The encoder itself is in
-//! [`bert`].
+//! ([`batch`]) from a blocking thread, never on the async runtime's threads. The encoder itself is in [`bert`], its
+//! non-matrix steps in [`kernels`].
 //!
-//! Threads: candle runs matrix products on `RAYON_NUM_THREADS` threads (default: the physical cores) and large
-//! element-wise operations on a pool of its own whose threads spin while they wait for each other. On a machine to
-//! itself that is fastest; on one whose cores are busy with other work the spinning costs about a third more CPU per
-//! sentence, and `RAYON_NUM_THREADS=1` is faster (measured by `benches/embed.rs`). These are environment variables
-//! read by candle; this crate cannot set them (that would take `unsafe`), so the operator chooses.
+//! Threads: all the work runs on rayon's global pool (`RAYON_NUM_THREADS` threads, default one per CPU), which
+//! candle's matrix products use too. The batches of a call are taken in *rounds* of one batch per thread, and the
+//! batches of a round run side by side, each on its own thread: no thread waits for another until the round ends,
+//! where splitting every matrix product of one batch over the threads would make them meet a hundred times per
+//! batch. A batch left without a partner (a single query, the last of an import) still gets every thread, as rayon
+//! lets an idle thread take half of a busy one's matrix product. One round runs at a time per model, so a
+//! one-sentence query slips in between the rounds of a large import instead of waiting for all of it. Candle's own
+//! element-wise thread pool, whose threads spin while they wait, is never started: the encoder does no candle
+//! element-wise operations.
 
 mod batch;
 mod bert;
+mod kernels;
+mod ops;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,7 +51,7 @@ const TOKENIZER_FILE: &str = "tokenizer.json";
 pub struct LocalEmbedder {
     model: Arc<batch::LoadedModel>,
     dir: PathBuf,
-    /// One batch at a time (see the module docs).
+    /// One round of batches at a time (see the module docs).
     turn: Arc<Semaphore>,
 }
 
@@ -102,11 +106,11 @@ impl LocalEmbedder {
         let weights = std::fs::read(&weights_path).map_err(|error| broken(&weights_path, &error))?;
         let vars = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
             .map_err(|error| broken(&weights_path, &error))?;
-        let bert = bert::Bert::load(&vars, &config).map_err(|error| broken(&weights_path, &error))?;
+        let bert = bert::Bert::load(&vars, &config, &device).map_err(|error| broken(&weights_path, &error))?;
 
         tracing::info!(dir = %dir.display(), model = LOCAL_MODEL, "loaded the local embedding model");
         Ok(Self {
-            model: Arc::new(batch::LoadedModel { bert, tokenizer, device }),
+            model: Arc::new(batch::LoadedModel { bert, tokenizer }),
             dir: dir.to_owned(),
             turn: Arc::new(Semaphore::new(1)),
         })
@@ -136,13 +140,16 @@ impl Embedder for LocalEmbedder {
         let texts = texts.to_vec();
         let plan = blocking(move || model.tokenize(&texts)).await?;
         let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); plan.len()];
-        for chunk in plan.batches() {
+        let threads = rayon::current_num_threads();
+        for round in plan.batches(threads).chunks(threads) {
             let _turn = self.turn.acquire().await.map_err(|_| EmbedError::Model("the model was shut down".into()))?;
             let model = self.model.clone();
-            let encoded = chunk.to_vec();
-            let pooled = blocking(move || model.run(&encoded)).await?;
-            for (item, vector) in chunk.iter().zip(pooled) {
-                vectors[item.index] = vector;
+            let batches: Vec<Vec<batch::Tokens>> = round.iter().map(|batch| batch.to_vec()).collect();
+            let pooled = blocking(move || model.run(&batches)).await?;
+            for (batch, vectors_of_batch) in round.iter().zip(pooled) {
+                for (item, vector) in batch.iter().zip(vectors_of_batch) {
+                    vectors[item.index] = vector;
+                }
             }
         }
         Ok(vectors)
