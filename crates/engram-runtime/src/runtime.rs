@@ -320,13 +320,16 @@ impl Runtime {
         let max_steps = request.max_steps.unwrap_or(inner.config.default_max_steps).min(inner.config.max_steps_limit);
         let input = run_input(caller, &request, max_steps);
         // A run that has the agent starts running with its messages in one transaction; a queued one appends them
-        // when it gets the agent, so runs never interleave in the history.
-        let (run, appended) = match held {
-            Some(_) => {
-                let messages = user_messages(&request.messages);
-                inner.store.create_run(caller, agent_id, RunStatus::Running, input, messages).await?
-            }
-            None => inner.store.create_run(caller, agent_id, RunStatus::Queued, input, Vec::new()).await?,
+        // when it gets the agent, so runs never interleave in the history. An async run is always recorded queued,
+        // even when the agent is free: its caller is answered now, and a store may make a running run's writes
+        // durable only when the run ends (see `Store::create_run`), while a queued run is durable when recorded.
+        let answered_now = events.is_none();
+        let start_running = held.is_some() && !answered_now;
+        let (run, appended) = if start_running {
+            let messages = user_messages(&request.messages);
+            inner.store.create_run(caller, agent_id, RunStatus::Running, input, messages).await?
+        } else {
+            inner.store.create_run(caller, agent_id, RunStatus::Queued, input, Vec::new()).await?
         };
         let job = RunJob {
             inner: inner.clone(),
@@ -336,7 +339,7 @@ impl Runtime {
             caller: WriteContext { run_id: Some(run.id), step_id: None, ..caller.clone() },
             inputs: request.messages,
             agent_snapshot: held.is_some().then(|| agent.clone()),
-            started: held.is_some().then_some(appended),
+            started: start_running.then_some(appended),
             max_steps,
             stream: request.stream,
             events,

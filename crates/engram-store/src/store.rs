@@ -267,6 +267,12 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a run in `status` (queued or running) with its opaque `input`, owned by this process. A running run's `inputs` (the user
     /// messages it answers) are appended in the same transaction; a queued run gets them when it starts, so that they
     /// land in the history only once the agent is free.
+    ///
+    /// Durability: the writes that leave a run running (this one for a running run, `start_run`, and `record_step`
+    /// without `finish`) are committed and visible when they return, but a backend may make them safe from a power
+    /// cut only with the run's end (`record_step` with `finish`, or `finish_run`), whose own write is durable. So a
+    /// caller that must be answered before the run ends creates it queued. (SQLite does this; PostgreSQL makes every
+    /// commit durable.)
     async fn create_run(
         &self,
         ctx: &WriteContext,

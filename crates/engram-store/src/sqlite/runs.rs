@@ -17,11 +17,18 @@ use engram_core::org::OrgId;
 use engram_core::run::{NewStep, Run, RunOutcome, RunStatus, Step, StopReason, Usage};
 
 use super::rows::{self, col, int_as, micros, parsed, stored_time, time_col};
+use super::writer::Durability;
 use super::{SqliteStore, messages};
 use crate::error::StoreError;
 
 pub(super) const RUN_COLUMNS: &str =
     "id, org_id, agent_id, status, stop_reason, error, input, cancel_requested, created_at, completed_at";
+
+/// How durable a run's write must be: one that leaves the run in progress is deferred (the run's caller hears of it
+/// only when the run ends, and the end's durable commit makes it durable too); any other is durable.
+fn in_progress(running_after: bool) -> Durability {
+    if running_after { Durability::Deferred } else { Durability::Durable }
+}
 
 pub(super) async fn create(
     store: &SqliteStore,
@@ -41,7 +48,7 @@ pub(super) async fn create(
     }
     let (job_store, ctx) = (store.clone(), ctx.clone());
     store
-        .write(move |conn| {
+        .write_with(in_progress(status == RunStatus::Running), move |conn| {
             Box::pin(async move { create_in(conn, &job_store, &ctx, agent, status, input, inputs).await })
         })
         .await
@@ -125,7 +132,11 @@ pub(super) async fn start(
     inputs: Vec<NewMessage>,
 ) -> Result<(Run, Vec<Message>), StoreError> {
     let (job_store, ctx) = (store.clone(), ctx.clone());
-    store.write(move |conn| Box::pin(async move { start_in(conn, &job_store, &ctx, id, inputs).await })).await
+    store
+        .write_with(in_progress(true), move |conn| {
+            Box::pin(async move { start_in(conn, &job_store, &ctx, id, inputs).await })
+        })
+        .await
 }
 
 /// [`start`]'s work, run by the writer.
@@ -169,7 +180,7 @@ pub(super) async fn record_step(
     }
     let (job_store, ctx) = (store.clone(), ctx.clone());
     store
-        .write(move |conn| {
+        .write_with(in_progress(finish.is_none()), move |conn| {
             Box::pin(async move { record_step_in(conn, &job_store, &ctx, agent, step, messages, finish).await })
         })
         .await

@@ -9,6 +9,12 @@
 //! the changes of those queued before it, as if each had committed on its own; readers see a batch when it commits.
 //! A job alone in its batch (no load) runs in a plain transaction without savepoints: an idle store pays nothing for
 //! batching, and nothing waits to form a batch.
+//!
+//! A job is [`Durability::Durable`] (the default) or [`Durability::Deferred`]. A batch of deferred jobs only commits
+//! with `synchronous = NORMAL`: the commit is visible and survives the process crashing, but the WAL is not fsynced,
+//! so it is not yet safe from a power cut. The next durable batch's fsync of the WAL makes every earlier frame
+//! durable with it. The store defers only the writes of a run in progress, whose caller hears of them when the run
+//! ends (with a durable write).
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -30,6 +36,15 @@ use crate::error::StoreError;
 /// The most jobs one transaction takes. Bounds how long the first job of a batch waits for its batch-mates.
 const MAX_BATCH_JOBS: usize = 64;
 
+/// Whether a write's commit must be fsynced before its caller hears of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Durability {
+    /// Answered once the commit is on disk (fsynced).
+    Durable,
+    /// Answered once committed; made durable by the next durable commit. For writes nobody is told of yet.
+    Deferred,
+}
+
 /// A job's work, boxed: it runs inside the writer's transaction on the connection it is lent.
 pub(super) type JobFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
 
@@ -39,8 +54,10 @@ type RanFuture<'c> = Pin<Box<dyn Future<Output = Box<dyn Ran>> + Send + 'c>>;
 /// How the writer has grouped writes so far, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CommitStats {
-    /// Write transactions committed (each one fsync of the WAL).
+    /// Write transactions committed.
     pub commits: u64,
+    /// Those of them that were fsynced (all but the batches of deferred writes only).
+    pub synced: u64,
     /// Write operations those commits made durable (failed writes, rolled back, are not counted).
     pub jobs: u64,
 }
@@ -48,6 +65,7 @@ pub struct CommitStats {
 #[derive(Default)]
 struct Counters {
     commits: AtomicU64,
+    synced: AtomicU64,
     jobs: AtomicU64,
 }
 
@@ -99,6 +117,7 @@ impl Writer {
     pub(super) fn stats(&self) -> CommitStats {
         CommitStats {
             commits: self.counters.commits.load(Ordering::Relaxed),
+            synced: self.counters.synced.load(Ordering::Relaxed),
             jobs: self.counters.jobs.load(Ordering::Relaxed),
         }
     }
@@ -114,8 +133,17 @@ impl SqliteStore {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> JobFuture<'c, T> + Send + 'static,
     {
+        self.write_with(Durability::Durable, work).await
+    }
+
+    /// [`SqliteStore::write`] with a choice of [`Durability`].
+    pub(super) async fn write_with<T, F>(&self, durability: Durability, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> JobFuture<'c, T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        let job = Job { work, reply, queued_at: Instant::now() };
+        let job = Job { work, reply, queued_at: Instant::now(), durability };
         self.inner
             .writer
             .queue
@@ -157,6 +185,7 @@ impl SqliteStore {
 /// A queued job, its result type erased.
 trait Queued: Send {
     fn queued_at(&self) -> Instant;
+    fn durability(&self) -> Durability;
     /// Runs the work on `conn`; never panics (a panic in the work becomes its error).
     fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> RanFuture<'c>;
     /// Answers without running.
@@ -174,6 +203,7 @@ struct Job<T, F> {
     work: F,
     reply: oneshot::Sender<Result<T, StoreError>>,
     queued_at: Instant,
+    durability: Durability,
 }
 
 struct Done<T> {
@@ -188,6 +218,10 @@ where
 {
     fn queued_at(&self) -> Instant {
         self.queued_at
+    }
+
+    fn durability(&self) -> Durability {
+        self.durability
     }
 
     fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> RanFuture<'c> {
@@ -284,7 +318,12 @@ struct Outcome {
 
 /// Runs `batch` in one transaction on `conn` and answers every job that ran. The caller has begun the transaction
 /// (with a first savepoint when the batch has several jobs).
-async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Box<dyn Queued>>, counters: &Counters) -> Outcome {
+async fn run_batch(
+    conn: &mut SqliteConnection,
+    batch: Vec<Box<dyn Queued>>,
+    durability: Durability,
+    counters: &Counters,
+) -> Outcome {
     let grouped = batch.len() > 1;
     let mut ran: Vec<Box<dyn Ran>> = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
@@ -323,6 +362,9 @@ async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Box<dyn Queued>>, cou
     match sqlx::raw_sql("COMMIT").execute(&mut *conn).await {
         Ok(_) => {
             counters.commits.fetch_add(1, Ordering::Relaxed);
+            if durability == Durability::Durable {
+                counters.synced.fetch_add(1, Ordering::Relaxed);
+            }
             counters.jobs.fetch_add(committed as u64, Ordering::Relaxed);
             settle_all(ran, None);
             Outcome { unrun: Vec::new(), broken: false }
@@ -395,7 +437,11 @@ impl Task {
 
     /// Begins the batch's transaction (reopening the connection if it broke) and runs the batch.
     async fn run_one(&mut self, batch: Vec<Box<dyn Queued>>) {
-        let begin = if batch.len() > 1 { "BEGIN IMMEDIATE; SAVEPOINT job" } else { "BEGIN IMMEDIATE" };
+        let durability = if batch.iter().any(|job| job.durability() == Durability::Durable) {
+            Durability::Durable
+        } else {
+            Durability::Deferred
+        };
         let mut attempts = 0;
         let conn = loop {
             attempts += 1;
@@ -407,6 +453,14 @@ impl Task {
                 },
             };
             let mut conn = conn;
+            // The setting applies to the batch's commit. It is set every time (a flag on the connection, no I/O), in
+            // the same round trip as `BEGIN`, so no failure can leave it other than the batch needs.
+            let begin = match (durability, batch.len() > 1) {
+                (Durability::Durable, false) => "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
+                (Durability::Durable, true) => "PRAGMA synchronous = FULL; BEGIN IMMEDIATE; SAVEPOINT job",
+                (Durability::Deferred, false) => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
+                (Durability::Deferred, true) => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; SAVEPOINT job",
+            };
             match sqlx::raw_sql(begin).execute(&mut conn).await {
                 Ok(_) => break self.conn.insert(conn),
                 Err(error) if is_broken(&error) && attempts < 2 => {
@@ -421,7 +475,7 @@ impl Task {
                 }
             }
         };
-        let outcome = run_batch(conn, batch, &self.counters).await;
+        let outcome = run_batch(conn, batch, durability, &self.counters).await;
         if outcome.broken {
             self.conn = None;
         }

@@ -26,7 +26,7 @@ where
     F: for<'c> FnOnce(&'c mut SqliteConnection) -> JobFuture<'c, i64> + Send + 'static,
 {
     let (reply, answer) = oneshot::channel();
-    (Box::new(Job { work, reply, queued_at: Instant::now() }), answer)
+    (Box::new(Job { work, reply, queued_at: Instant::now(), durability: Durability::Durable }), answer)
 }
 
 /// How a test job ends after recording its audit event.
@@ -81,7 +81,7 @@ async fn failed_and_panicking_jobs_leave_nothing_while_their_batch_mates_commit(
     let (batch, answers): (Vec<_>, Vec<_>) = ends.iter().map(|end| audited(*end)).unzip();
     sqlx::raw_sql("BEGIN IMMEDIATE; SAVEPOINT job").execute(&mut conn).await.unwrap();
     let counters = Counters::default();
-    let outcome = run_batch(&mut conn, batch, &counters).await;
+    let outcome = run_batch(&mut conn, batch, Durability::Durable, &counters).await;
     assert!(outcome.unrun.is_empty() && !outcome.broken);
 
     let mut got = Vec::new();
@@ -109,7 +109,7 @@ async fn a_batch_of_failures_commits_nothing() {
     let (batch, answers): (Vec<_>, Vec<_>) = [End::Fail, End::Fail].iter().map(|end| audited(*end)).unzip();
     sqlx::raw_sql("BEGIN IMMEDIATE; SAVEPOINT job").execute(&mut conn).await.unwrap();
     let counters = Counters::default();
-    run_batch(&mut conn, batch, &counters).await;
+    run_batch(&mut conn, batch, Durability::Durable, &counters).await;
     for answer in answers {
         assert!(matches!(answer.await.unwrap(), Err(StoreError::AlreadyExists(_))));
     }
@@ -151,11 +151,66 @@ async fn close_lets_queued_writes_finish_and_refuses_later_ones() {
     }
     assert_eq!(seqs, (1..=10).collect::<Vec<i64>>());
     // The writer had not run before they were all queued, so they went in one transaction.
-    assert_eq!(store.commit_stats(), CommitStats { commits: 1, jobs: 10 });
+    assert_eq!(store.commit_stats(), CommitStats { commits: 1, synced: 1, jobs: 10 });
     let later = store.write(|conn| Box::pin(async move { Ok(sqlx::query("SELECT 1").execute(conn).await?) })).await;
     assert!(matches!(later, Err(StoreError::Unavailable(_))), "{later:?}");
     // Everything queued before the close was committed: a new store sees it.
     let reopened = SqliteStore::open(dir.path(), SqliteOptions::default()).await.unwrap();
     assert_eq!(events(&reopened).await.len(), 10);
+    reopened.close().await;
+}
+
+/// The `synchronous` setting the writer connection had during its last job.
+async fn synchronous_seen(store: &SqliteStore, durability: Durability) -> i64 {
+    store
+        .write_with(durability, |conn| {
+            Box::pin(async move { Ok(sqlx::query_scalar::<_, i64>("PRAGMA synchronous").fetch_one(conn).await?) })
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn deferred_writes_commit_without_fsync_and_the_next_durable_one_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), SqliteOptions::default()).await.unwrap();
+    // SQLite's codes: 1 NORMAL (no fsync at commit in WAL mode), 2 FULL. A read is a job too, and commits.
+    let before = store.commit_stats();
+    assert_eq!(synchronous_seen(&store, Durability::Deferred).await, 1);
+    assert_eq!(synchronous_seen(&store, Durability::Durable).await, 2);
+    let after = store.commit_stats();
+    assert_eq!((after.commits - before.commits, after.synced - before.synced), (2, 1));
+
+    // A deferred write is committed and visible at once, and survives the process letting go of the database.
+    let deferred = store
+        .write_with(Durability::Deferred, |conn| {
+            Box::pin(async move {
+                let ctx = WriteContext {
+                    org: org(),
+                    actor: Actor { kind: ActorKind::ApiKey, id: "key_test".into() },
+                    run_id: None,
+                    step_id: None,
+                    request_id: None,
+                };
+                let event = Event {
+                    action: Action::BlockUpdate,
+                    target_kind: TargetKind::Block,
+                    target_id: "block_y",
+                    agent_id: None,
+                    before: None,
+                    after: None,
+                };
+                audit::record(conn, &ctx, Utc::now(), event).await
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(deferred, 1);
+    let stats = store.commit_stats();
+    assert_eq!((stats.commits - after.commits, stats.synced - after.synced), (1, 0), "committed without fsync");
+    assert_eq!(events(&store).await.len(), 1, "visible to readers");
+    store.close().await;
+    let reopened = SqliteStore::open(dir.path(), SqliteOptions::default()).await.unwrap();
+    assert_eq!(events(&reopened).await.len(), 1);
     reopened.close().await;
 }
