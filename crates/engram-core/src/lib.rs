@@ -23,6 +23,7 @@ pub mod prompt;
 pub mod run;
 pub mod search;
 pub mod text;
+pub mod text_index;
 pub mod validation;
 pub mod vector;
 

@@ -287,7 +287,10 @@ pub(super) async fn delete(store: &SqliteStore, ctx: &WriteContext, id: AgentId)
         .write_then(
             move |conn| Box::pin(async move { delete_in(conn, &job_store, &ctx, id).await.map(|()| ((), agent_id)) }),
             // The agent's vector indexes go once its rows are gone for good.
-            |store, agent_id| async move { store.inner.vectors.forget_agent(&agent_id) },
+            |store, agent_id| async move {
+                store.inner.vectors.forget_agent(&agent_id);
+                store.inner.texts.forget_agent(&agent_id);
+            },
         )
         .await
 }

@@ -4,9 +4,10 @@
 //! instead of fighting over SQLite's file lock (no "database is locked" can reach a client), and writes queued at the
 //! same time share one transaction and one fsync (group commit); reads use a separate pool of read-only connections
 //! that see the last committed state through WAL. The per-object modules (`agents`, `blocks`,
-//! `attachments`, `passages`, `search`, `messages`, `compaction`, `recall`, `runs`, `idempotency`, `embeddings`,
-//! `vector_search`) hold the SQL; `vectors` keeps the in-memory vector indexes derived from it; `audit` holds the one helper that
-//! records an audit event; `rows` decodes rows into domain types; `store_impl` wires them to the [`Store`] trait.
+//! `attachments`, `passages`, `messages`, `compaction`, `runs`, `idempotency`, `embeddings`, `vector_search`,
+//! `text_search`) hold the SQL; `vectors` and `text_cache` keep the in-memory vector and full-text (BM25) indexes
+//! derived from it, one per agent (`shelf`), read back through `ranked`; `audit` holds the one helper that records an
+//! audit event; `rows` decodes rows into domain types; `store_impl` wires them to the [`Store`] trait.
 //!
 //! [`Store`]: crate::Store
 
@@ -16,17 +17,18 @@ mod audit;
 mod blocks;
 mod compaction;
 mod embeddings;
-mod fts_query;
 mod idempotency;
 mod import;
 mod messages;
 mod passages;
 mod queue;
-mod recall;
+mod ranked;
 mod rows;
 mod runs;
-mod search;
+mod shelf;
 mod store_impl;
+mod text_cache;
+mod text_search;
 mod vector_search;
 mod vectors;
 mod window;
@@ -98,6 +100,7 @@ struct Inner {
     ids: Mutex<Generator>,
     /// Per-agent vector indexes, derived from the database and kept in step by the write paths.
     vectors: vectors::VectorCache,
+    texts: text_cache::TextCache,
     /// This process's key as the owner of runs: one process owns the file, so any other owner is a process that
     /// has stopped.
     instance: i32,
@@ -164,6 +167,7 @@ impl SqliteStore {
             clock: options.clock,
             ids: Mutex::new(Generator::new()),
             vectors: vectors::VectorCache::default(),
+            texts: text_cache::TextCache::default(),
             instance: crate::codec::random_instance_key(),
             queue: queue::QueueHint::default(),
         };

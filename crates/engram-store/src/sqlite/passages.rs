@@ -12,6 +12,7 @@ use engram_core::passage::{MAX_BATCH, NewPassage, Passage};
 
 use super::audit::{self, Event, new_salt, version_hash};
 use super::rows::{self, PASSAGE_COLUMNS, Salted, encode_vector, micros, stored_time, tags_json};
+use super::text_cache::NewText;
 use super::vectors::{self, Kind, NewVector, RowAttr};
 use super::{SqliteStore, agents, parse_cursor};
 use crate::codec;
@@ -34,27 +35,29 @@ pub(super) async fn insert(
     store
         .write_then(
             move |conn| Box::pin(async move { insert_in(conn, &job_store, &ctx, agent, passages).await }),
-            move |store, vectors| async move {
+            move |store, (vectors, texts)| async move {
                 store.inner.vectors.after_insert(Kind::Passages, &agent_id, vectors).await;
+                store.inner.texts.after_insert(&agent_id, texts).await;
             },
         )
         .await
 }
 
-/// Inserts the passages; returns them and the vectors to add to a loaded index once they are committed.
+/// Inserts the passages; returns them, and the vectors and texts to add to loaded indexes once they are committed.
 async fn insert_in(
     conn: &mut SqliteConnection,
     store: &SqliteStore,
     ctx: &WriteContext,
     agent: AgentId,
     passages: Vec<NewPassage>,
-) -> Result<(Vec<Passage>, Vec<NewVector>), StoreError> {
+) -> Result<(Vec<Passage>, (Vec<NewVector>, Vec<NewText>)), StoreError> {
     let now = store.now();
     let agent_id = agent.to_string();
     agents::require_exists(conn, &ctx.org, &agent_id).await?;
     check_models(conn, &agent_id, &passages).await?;
     let mut inserted = Vec::with_capacity(passages.len());
     let mut vectors = Vec::new();
+    let mut texts = Vec::with_capacity(passages.len());
     for new in passages {
         let id = PassageId::from_ulid(store.next_ulid());
         let id_text = id.to_string();
@@ -96,10 +99,11 @@ async fn insert_in(
             after: Some(&after),
         };
         audit::record(conn, ctx, now, event).await?;
+        let attr = RowAttr { time: micros(created_at), role: 0 };
         if let Some(embedding) = new.embedding {
-            let attr = RowAttr { time: micros(created_at), role: 0 };
             vectors.push(NewVector { key: pk, model: embedding.model, vector: embedding.vector, attr });
         }
+        texts.push(NewText { key: pk, text: new.text.clone(), attr });
         inserted.push(Passage {
             id,
             agent_id: agent,
@@ -110,7 +114,7 @@ async fn insert_in(
             embedding: None,
         });
     }
-    Ok((inserted, vectors))
+    Ok((inserted, (vectors, texts)))
 }
 
 /// Refuses vectors that cannot be compared with each other or with the agent's stored ones.
@@ -188,7 +192,10 @@ pub(super) async fn delete(
     store
         .write_then(
             move |conn| Box::pin(async move { delete_in(conn, &job_store, &ctx, agent, id).await.map(|pk| ((), pk)) }),
-            move |store, pk| async move { store.inner.vectors.after_delete(Kind::Passages, &agent_id, pk).await },
+            move |store, pk| async move {
+                store.inner.vectors.after_delete(Kind::Passages, &agent_id, pk).await;
+                store.inner.texts.after_delete(&agent_id, pk).await;
+            },
         )
         .await
 }

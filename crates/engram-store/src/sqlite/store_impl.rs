@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::{
     SqliteStore, agents, attachments, audit, blocks, compaction, embeddings, idempotency, import, messages, passages,
-    queue, recall, runs, search, vector_search, window,
+    queue, runs, text_search, vector_search, window,
 };
 use crate::error::StoreError;
 use crate::idempotency::IdempotencyBegin;
@@ -162,7 +162,7 @@ impl Store for SqliteStore {
         agent: AgentId,
         query: &PassageQuery,
     ) -> Result<Vec<Scored<Passage>>, StoreError> {
-        search::passages_text(self, org, agent, query).await
+        text_search::passages(self, org, agent, query).await
     }
 
     async fn search_passages_vector(
@@ -221,7 +221,7 @@ impl Store for SqliteStore {
         agent: AgentId,
         query: &MessageSearch,
     ) -> Result<Vec<Scored<Message>>, StoreError> {
-        recall::messages_text(self, org, agent, query).await
+        text_search::messages(self, org, agent, query).await
     }
 
     async fn load_window(&self, org: &OrgId, agent: AgentId, tag_limit: u32) -> Result<WindowSnapshot, StoreError> {

@@ -1,19 +1,15 @@
 //! Vector search over passages and messages: filters turned into a row predicate, the agent's in-memory index
-//! (`vectors`) scanned with it, and the hits read back from the database in rank order.
-
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+//! (`vectors`) scanned with it, and the hits read back from the database in rank order (`ranked`).
 
 use engram_core::id::AgentId;
 use engram_core::message::Message;
 use engram_core::org::OrgId;
 use engram_core::passage::{Embedding, Passage};
-use engram_core::search::{MessageSearch, PassageFilter, PassageQuery, Scored, TagMode};
+use engram_core::search::{MessageSearch, PassageQuery, Scored};
 use engram_core::vector::Hit;
 
-use super::rows::{self, MESSAGE_COLUMNS, PASSAGE_COLUMNS, micros};
+use super::ranked::{fetch_by_key, in_rank_order, tagged_passages, time_bounds};
+use super::rows::{self, MESSAGE_COLUMNS, PASSAGE_COLUMNS};
 use super::vectors::{Kind, Probe, RowAttr, role_code};
 use super::{SqliteStore, agents};
 use crate::error::StoreError;
@@ -37,8 +33,9 @@ pub(super) async fn passages(
     let k = query.k as usize;
     let hits = store.inner.vectors.search(&mut conn, Kind::Passages, &agent_id, probe, k, accept).await?;
     let sql = format!("SELECT {PASSAGE_COLUMNS} FROM passages p WHERE p.pk IN ");
-    let found = fetch_by_key(&mut conn, &sql, &hits).await?;
-    in_rank_order(&hits, found, |row| Ok(rows::passage(row, false)?.item))
+    let ranked = ranked(&hits);
+    let found = fetch_by_key(&mut conn, &sql, &ranked).await?;
+    in_rank_order(&ranked, found, |row| Ok(rows::passage(row, false)?.item))
 }
 
 pub(super) async fn messages(
@@ -63,75 +60,12 @@ pub(super) async fn messages(
     let k = query.limit as usize;
     let hits = store.inner.vectors.search(&mut conn, Kind::Messages, &agent_id, probe, k, accept).await?;
     let sql = format!("SELECT pk, {MESSAGE_COLUMNS} FROM messages WHERE pk IN ");
-    let found = fetch_by_key(&mut conn, &sql, &hits).await?;
-    in_rank_order(&hits, found, rows::message)
+    let ranked = ranked(&hits);
+    let found = fetch_by_key(&mut conn, &sql, &ranked).await?;
+    in_rank_order(&ranked, found, rows::message)
 }
 
-/// Inclusive time bounds in micros; an absent bound is open.
-fn time_bounds(from: Option<chrono::DateTime<chrono::Utc>>, to: Option<chrono::DateTime<chrono::Utc>>) -> (i64, i64) {
-    (from.map_or(i64::MIN, micros), to.map_or(i64::MAX, micros))
-}
-
-/// The keys of the agent's passages that pass the tag filter, or `None` when there is no tag filter.
-async fn tagged_passages(
-    conn: &mut SqliteConnection,
-    agent_id: &str,
-    filter: &PassageFilter,
-) -> Result<Option<Arc<HashSet<i64>>>, StoreError> {
-    let tags: std::collections::BTreeSet<&str> = filter.tags.iter().map(|t| t.as_str()).collect();
-    if tags.is_empty() {
-        return Ok(None);
-    }
-    let mut sql = QueryBuilder::<Sqlite>::new("SELECT passage_pk FROM passage_tags WHERE agent_id = ");
-    sql.push_bind(agent_id.to_owned()).push(" AND tag IN (");
-    let mut list = sql.separated(", ");
-    for tag in &tags {
-        list.push_bind(tag.to_string());
-    }
-    sql.push(")");
-    // Any: a passage holding two of the tags comes twice and the set keeps it once, so no grouping is needed and
-    // the covering index `(agent_id, tag, passage_pk)` answers alone.
-    if filter.tag_mode == TagMode::All {
-        sql.push(" GROUP BY passage_pk HAVING COUNT(*) = ").push_bind(tags.len() as i64);
-    }
-    let keys: Vec<i64> = sql.build_query_scalar().fetch_all(&mut *conn).await?;
-    Ok(Some(Arc::new(keys.into_iter().collect())))
-}
-
-/// The rows with the hits' keys (`select` ends in `pk IN `), keyed by pk.
-async fn fetch_by_key(
-    conn: &mut SqliteConnection,
-    select: &str,
-    hits: &[Hit],
-) -> Result<HashMap<i64, sqlx::sqlite::SqliteRow>, StoreError> {
-    if hits.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut sql = QueryBuilder::<Sqlite>::new(select);
-    sql.push("(");
-    let mut list = sql.separated(", ");
-    for hit in hits {
-        list.push_bind(hit.key);
-    }
-    sql.push(")");
-    let found = sql.build().fetch_all(&mut *conn).await?;
-    found
-        .into_iter()
-        .map(|row| {
-            let pk: i64 = row.try_get("pk").map_err(|e| rows::corrupt("pk", e))?;
-            Ok((pk, row))
-        })
-        .collect()
-}
-
-/// The hits as results, best first. A hit whose row is gone (deleted after the scan) is left out.
-fn in_rank_order<T>(
-    hits: &[Hit],
-    mut found: HashMap<i64, sqlx::sqlite::SqliteRow>,
-    decode: impl Fn(&sqlx::sqlite::SqliteRow) -> Result<T, StoreError>,
-) -> Result<Vec<Scored<T>>, StoreError> {
-    hits.iter()
-        .filter_map(|hit| found.remove(&hit.key).map(|row| (hit.score, row)))
-        .map(|(score, row)| Ok(Scored { item: decode(&row)?, score: f64::from(score) }))
-        .collect()
+/// The hits as (key, score) pairs, best first.
+fn ranked(hits: &[Hit]) -> Vec<(i64, f64)> {
+    hits.iter().map(|hit| (hit.key, f64::from(hit.score))).collect()
 }

@@ -11,13 +11,13 @@
 //! applies its change. The SQLite backend is one process per data directory, so no other process can write behind
 //! the index's back. Scans and index updates run on blocking threads, never on the async workers.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use engram_core::vector::{Hit, IndexConfig, VectorIndex};
 use sqlx::{Row, SqliteConnection};
 
 use super::rows::{self, decode_vector};
+use super::shelf::Shelf;
 use crate::error::StoreError;
 
 /// What the index keeps of a row so filters run during the scan: its time (micros) and, for messages, its role.
@@ -47,7 +47,7 @@ impl Kind {
     }
 
     /// The SQL expression of a row's role code (passages have none).
-    fn role_sql(self) -> &'static str {
+    pub(super) fn role_sql(self) -> &'static str {
         match self {
             Kind::Passages => "0",
             Kind::Messages => {
@@ -91,29 +91,12 @@ pub(super) struct NewVector {
     pub attr: RowAttr,
 }
 
-/// Every agent's indexes of one kind.
-#[derive(Default)]
-struct Shelf {
-    entries: Mutex<HashMap<String, Arc<Entry>>>,
-}
-
-impl Shelf {
-    fn entry(&self, agent_id: &str) -> Arc<Entry> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.entry(agent_id.to_owned()).or_default().clone()
-    }
-
-    fn existing(&self, agent_id: &str) -> Option<Arc<Entry>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner).get(agent_id).cloned()
-    }
-}
-
 /// The vector indexes of one store.
 #[derive(Default)]
 pub(super) struct VectorCache {
     config: IndexConfig,
-    passages: Shelf,
-    messages: Shelf,
+    passages: Shelf<Entry>,
+    messages: Shelf<Entry>,
 }
 
 /// What a search is compared against: the query's model and vector.
@@ -123,7 +106,7 @@ pub(super) struct Probe<'a> {
 }
 
 impl VectorCache {
-    fn shelf(&self, kind: Kind) -> &Shelf {
+    fn shelf(&self, kind: Kind) -> &Shelf<Entry> {
         match kind {
             Kind::Passages => &self.passages,
             Kind::Messages => &self.messages,
@@ -211,7 +194,7 @@ impl VectorCache {
     }
 
     fn forget(&self, kind: Kind, agent_id: &str) {
-        self.shelf(kind).entries.lock().unwrap_or_else(PoisonError::into_inner).remove(agent_id);
+        self.shelf(kind).forget(agent_id);
     }
 
     async fn ensure_loaded(

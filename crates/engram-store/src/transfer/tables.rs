@@ -4,9 +4,9 @@
 //!
 //! The column lists are explicit, so a column one backend has and the other does not (say, a new nullable one) is
 //! neither copied nor a reason to fail; the test at the bottom names every column of both schemas that is left out,
-//! so adding a column to the schemas without deciding about it here fails. Derived data is not copied: SQLite's
-//! FTS5 tables and `passage_tags` (PostgreSQL derives its `search` tsvectors and reads tags from the `tags` array),
-//! and the SQLite-only migration bookkeeping.
+//! so adding a column to the schemas without deciding about it here fails. Derived data is not copied:
+//! `passage_tags` (PostgreSQL derives its `search` tsvectors and reads tags from the `tags` array), and the
+//! SQLite-only migration bookkeeping.
 
 /// How a column's values are stored on each side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,8 +258,6 @@ mod tests {
     const SQLITE_ONLY: &[&str] = &[
         "_sqlx_migrations.*",
         "passage_tags.*",
-        "passages_fts*",
-        "messages_fts*",
         "sqlite_sequence.*",
         // Which process owns a run: meaningless in another database (left NULL: nobody owns it).
         "runs.owner",

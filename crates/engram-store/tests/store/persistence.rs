@@ -2,6 +2,7 @@
 //! indexes stay consistent with their tables, and stored data that no longer parses is reported as corrupt.
 
 use engram_core::block::BlockPatch;
+use engram_core::id::AgentId;
 use engram_core::message::Role;
 use engram_core::page::PageRequest;
 use engram_core::search::PassageQuery;
@@ -10,7 +11,7 @@ use engram_testkit::conformance::fixtures::{
     Must, all_events, all_messages, assert_gap_free, ctx, day, label, message, new_agent, org, passage,
 };
 
-use super::support::{FixedClock, check_fts, open, open_with_clock, raw};
+use super::support::{FixedClock, check_message_search, open, open_with_clock, raw};
 
 #[tokio::test]
 async fn everything_survives_a_reopen() {
@@ -69,6 +70,15 @@ async fn ids_sort_by_creation_under_a_frozen_clock() {
     store.close().await;
 }
 
+/// The passage ids a text search for `word` finds (at most 1,000), sorted.
+async fn found_passages(store: &dyn Store, org: &engram_core::org::OrgId, agent: AgentId, word: &str) -> Vec<String> {
+    let query = PassageQuery { text: word.into(), k: 1000, filter: Default::default() };
+    let found = store.search_passages_text(org, agent, &query).await.must("search passages");
+    let mut ids: Vec<String> = found.iter().map(|s| s.item.id.to_string()).collect();
+    ids.sort();
+    ids
+}
+
 #[tokio::test]
 async fn full_text_indexes_follow_their_tables() {
     let tmp = tempfile::tempdir().must("temp dir");
@@ -78,14 +88,39 @@ async fn full_text_indexes_follow_their_tables() {
     let agent = store.create_agent(&ctx, new_agent("Ada")).await.must("create agent");
     let batch = (0..30).map(|i| passage(&format!("note number {i} about cats"), &["t"], None)).collect();
     let passages = store.insert_passages(&ctx, agent.id, batch).await.must("insert");
+    let mut kept: Vec<String> = passages.iter().map(|p| p.id.to_string()).collect();
+    kept.sort();
+    // The first search builds the agent's index from the table.
+    assert_eq!(found_passages(&store, &org, agent.id, "cats").await, kept);
     let msgs = (0..10).map(|i| message(Role::User, &format!("message {i}"))).collect();
     store.append_messages(&ctx, agent.id, msgs).await.must("append");
+    check_message_search(&store, &org, agent.id, "message").await;
+
+    // Later writes reach the loaded indexes: deletions, inserts, appended messages.
     for p in passages.iter().step_by(3) {
         store.delete_passage(&ctx, agent.id, p.id).await.must("delete passage");
+        kept.retain(|id| *id != p.id.to_string());
     }
-    check_fts(tmp.path()).await;
+    let more = (0..5).map(|i| passage(&format!("five more cats, {i}"), &[], None)).collect();
+    let more = store.insert_passages(&ctx, agent.id, more).await.must("insert more");
+    kept.extend(more.iter().map(|p| p.id.to_string()));
+    kept.sort();
+    assert_eq!(kept.len(), 25);
+    assert_eq!(found_passages(&store, &org, agent.id, "cats").await, kept);
+    let msgs = (10..15).map(|i| message(Role::User, &format!("message {i}"))).collect();
+    store.append_messages(&ctx, agent.id, msgs).await.must("append more");
+    check_message_search(&store, &org, agent.id, "message").await;
+
+    // A restart rebuilds them from the tables.
+    store.close().await;
+    let store = open(tmp.path()).await;
+    assert_eq!(found_passages(&store, &org, agent.id, "cats").await, kept);
+    check_message_search(&store, &org, agent.id, "message").await;
+
     store.delete_agent(&ctx, agent.id).await.must("delete agent");
-    check_fts(tmp.path()).await;
+    let query = PassageQuery { text: "cats".into(), k: 10, filter: Default::default() };
+    let gone = store.search_passages_text(&org, agent.id, &query).await;
+    assert!(matches!(gone, Err(StoreError::NotFound { .. })), "{gone:?}");
     let mut conn = raw(tmp.path()).await;
     for table in ["passages", "passage_tags", "messages", "agent_blocks", "blocks", "agents"] {
         let sql = format!("SELECT COUNT(*) FROM {table}");

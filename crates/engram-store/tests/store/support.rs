@@ -9,9 +9,13 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, SqliteConnection};
 
 use engram_core::clock::Clock;
+use engram_core::id::AgentId;
+use engram_core::org::OrgId;
+use engram_core::search::MessageSearch;
+use engram_store::Store;
 use engram_store::sqlite::DB_FILE;
 use engram_store::{SqliteOptions, SqliteStore};
-use engram_testkit::conformance::fixtures::Must;
+use engram_testkit::conformance::fixtures::{Must, all_messages};
 
 /// A clock that always says the same time.
 #[derive(Debug, Clone, Copy)]
@@ -37,11 +41,20 @@ pub async fn raw(dir: &Path) -> SqliteConnection {
     SqliteConnectOptions::new().filename(dir.join(DB_FILE)).connect().await.must("raw connection")
 }
 
-/// Runs FTS5's integrity check on both full-text indexes; it fails when an index disagrees with its table.
-pub async fn check_fts(dir: &Path) {
-    let mut conn = raw(dir).await;
-    for table in ["passages_fts", "messages_fts"] {
-        let sql = format!("INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)");
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.must(table);
-    }
+/// Asserts that a text search for `word` finds exactly the agent's messages containing it, and nothing else: the
+/// full-text index agrees with the table after whatever the test wrote.
+pub async fn check_message_search(store: &dyn Store, org: &OrgId, agent: AgentId, word: &str) {
+    let page = store.list_messages(org, agent, &all_messages()).await.must("list messages");
+    let mut expected: Vec<String> = page
+        .items
+        .iter()
+        .filter(|m| m.content.split_whitespace().any(|w| w == word))
+        .map(|m| m.id.to_string())
+        .collect();
+    let query = MessageSearch { text: word.to_owned(), role: None, from: None, to: None, limit: 10_000 };
+    let found = store.search_messages_text(org, agent, &query).await.must("search messages");
+    let mut found: Vec<String> = found.iter().map(|s| s.item.id.to_string()).collect();
+    expected.sort();
+    found.sort();
+    assert_eq!(found, expected, "text search for {word:?} finds exactly the messages holding it");
 }
