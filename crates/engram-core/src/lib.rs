@@ -24,6 +24,7 @@ pub mod run;
 pub mod search;
 pub mod text;
 pub mod text_index;
+mod topk;
 pub mod validation;
 pub mod vector;
 

@@ -15,7 +15,6 @@ mod interner;
 mod keys;
 mod postings;
 mod search;
-mod topk;
 mod vocabulary;
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use super::analyzer::query_terms;
 use super::bm25::{BOUND_SLACK, LENGTH_TABLE, Norm, drift, idf, saturation};
 use super::index::{DEAD, TextIndex};
 use super::postings::{BLOCK_SHIFT, Block, Part};
-use super::topk::TopK;
+use crate::topk::TopK;
 
 /// The ordinal past every list's end.
 const END: u32 = u32::MAX;
@@ -188,7 +188,7 @@ impl<A: Copy> TextIndex<A> {
                 }
             }
         }
-        top.into_hits()
+        top.into_sorted().map(|(key, score)| TextHit { key, score }).collect()
     }
 
     /// The count of `cursor`'s term in row `doc`, where the cursor stands.

@@ -7,10 +7,10 @@
 //! re-ranks the beam it returns with the rows' `f32` scores, so hit scores are exact.
 
 use super::distance::dot;
+use super::hit::{Hit, TopK, into_hits};
 use super::hnsw::{Code, Hnsw, HnswParams, NodeVectors};
 use super::quant::{Probe, quantize_into};
 use super::set::VectorSet;
-use super::topk::{Hit, TopK};
 
 /// Marks a `node_loc` entry as a tombstone number rather than a slot of the set.
 pub(crate) const TOMB: u32 = 1 << 31;
@@ -129,7 +129,7 @@ impl Ann {
                 top.offer(set.key_at(slot as usize), dot(query, set.row(slot as usize)));
             }
         }
-        top.into_hits()
+        into_hits(top)
     }
 
     pub(crate) fn memory_bytes(&self) -> usize {

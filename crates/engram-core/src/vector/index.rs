@@ -8,9 +8,9 @@
 
 use super::VectorError;
 use super::ann::Ann;
+use super::hit::Hit;
 use super::hnsw::{HnswParams, auto_ef};
 use super::set::{VectorSet, normalized};
-use super::topk::Hit;
 
 /// Rows of the set the filter is tried on to estimate how many rows it accepts.
 const FILTER_SAMPLE: usize = 256;

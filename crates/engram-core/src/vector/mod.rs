@@ -9,6 +9,7 @@
 
 mod ann;
 mod distance;
+mod hit;
 mod hnsw;
 mod hnsw_build;
 mod index;
@@ -16,16 +17,15 @@ mod persist;
 mod quant;
 mod scan;
 mod set;
-mod topk;
 
 #[cfg(test)]
 mod synthetic;
 
 pub use distance::{dot, normalize};
+pub use hit::Hit;
 pub use hnsw::{HnswParams, auto_ef};
 pub use index::{IndexConfig, SearchPath, VectorIndex};
 pub use set::VectorSet;
-pub use topk::Hit;
 
 /// Why a vector, a query or a persisted graph was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -12,9 +12,9 @@ use std::collections::BinaryHeap;
 use std::ops::Range;
 
 use super::distance::dot;
+use super::hit::{Hit, TopK, into_hits};
 use super::quant::CodedQuery;
 use super::set::VectorSet;
-use super::topk::{Hit, TopK};
 
 /// An `f32` ordered by `total_cmp`, for heaps of scores.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -118,7 +118,7 @@ impl<A: Copy> VectorSet<A> {
         let rows = self.len();
         let threads = threads.clamp(1, rows);
         if threads == 1 {
-            return part(0..rows).into_hits();
+            return into_hits(part(0..rows));
         }
         let share = rows.div_ceil(threads);
         let range = |index: usize| (index * share).min(rows)..((index + 1) * share).min(rows);
@@ -132,7 +132,7 @@ impl<A: Copy> VectorSet<A> {
                     Err(panic) => std::panic::resume_unwind(panic),
                 }
             }
-            top.into_hits()
+            into_hits(top)
         })
     }
 

@@ -290,6 +290,7 @@ pub(super) async fn delete(store: &SqliteStore, ctx: &WriteContext, id: AgentId)
             |store, agent_id| async move {
                 store.inner.vectors.forget_agent(&agent_id);
                 store.inner.texts.forget_agent(&agent_id);
+                store.inner.tags.forget_agent(&agent_id);
             },
         )
         .await

@@ -6,7 +6,7 @@
 //! that see the last committed state through WAL. The per-object modules (`agents`, `blocks`,
 //! `attachments`, `passages`, `messages`, `compaction`, `runs`, `idempotency`, `embeddings`, `vector_search`,
 //! `text_search`) hold the SQL; `vectors` and `text_cache` keep the in-memory vector and full-text (BM25) indexes
-//! derived from it, one per agent (`shelf`), read back through `ranked`; `audit` holds the one helper that records an
+//! derived from it and `tag_cache` the passages' tags, one per agent (`shelf`), read back through `ranked`; `audit` holds the one helper that records an
 //! audit event; `rows` decodes rows into domain types; `store_impl` wires them to the [`Store`] trait.
 //!
 //! [`Store`]: crate::Store
@@ -27,6 +27,7 @@ mod rows;
 mod runs;
 mod shelf;
 mod store_impl;
+mod tag_cache;
 mod text_cache;
 mod text_search;
 mod vector_search;
@@ -101,6 +102,8 @@ struct Inner {
     /// Per-agent vector indexes, derived from the database and kept in step by the write paths.
     vectors: vectors::VectorCache,
     texts: text_cache::TextCache,
+    /// Per-agent passage tags, for tag filters.
+    tags: tag_cache::TagCache,
     /// This process's key as the owner of runs: one process owns the file, so any other owner is a process that
     /// has stopped.
     instance: i32,
@@ -168,6 +171,7 @@ impl SqliteStore {
             ids: Mutex::new(Generator::new()),
             vectors: vectors::VectorCache::default(),
             texts: text_cache::TextCache::default(),
+            tags: tag_cache::TagCache::default(),
             instance: crate::codec::random_instance_key(),
             queue: queue::QueueHint::default(),
         };

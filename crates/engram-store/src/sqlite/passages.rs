@@ -35,29 +35,37 @@ pub(super) async fn insert(
     store
         .write_then(
             move |conn| Box::pin(async move { insert_in(conn, &job_store, &ctx, agent, passages).await }),
-            move |store, (vectors, texts)| async move {
-                store.inner.vectors.after_insert(Kind::Passages, &agent_id, vectors).await;
-                store.inner.texts.after_insert(&agent_id, texts).await;
+            move |store, committed: Committed| async move {
+                store.inner.vectors.after_insert(Kind::Passages, &agent_id, committed.vectors).await;
+                store.inner.texts.after_insert(&agent_id, committed.texts).await;
+                store.inner.tags.after_insert(&agent_id, committed.tags).await;
             },
         )
         .await
 }
 
-/// Inserts the passages; returns them, and the vectors and texts to add to loaded indexes once they are committed.
+/// What inserted passages add to the loaded in-memory indexes once they are committed.
+#[derive(Default)]
+struct Committed {
+    vectors: Vec<NewVector>,
+    texts: Vec<NewText>,
+    tags: Vec<(i64, Vec<String>)>,
+}
+
+/// Inserts the passages; returns them, and what to add to the loaded indexes once they are committed.
 async fn insert_in(
     conn: &mut SqliteConnection,
     store: &SqliteStore,
     ctx: &WriteContext,
     agent: AgentId,
     passages: Vec<NewPassage>,
-) -> Result<(Vec<Passage>, (Vec<NewVector>, Vec<NewText>)), StoreError> {
+) -> Result<(Vec<Passage>, Committed), StoreError> {
     let now = store.now();
     let agent_id = agent.to_string();
     agents::require_exists(conn, &ctx.org, &agent_id).await?;
     check_models(conn, &agent_id, &passages).await?;
     let mut inserted = Vec::with_capacity(passages.len());
-    let mut vectors = Vec::new();
-    let mut texts = Vec::with_capacity(passages.len());
+    let mut committed = Committed::default();
     for new in passages {
         let id = PassageId::from_ulid(store.next_ulid());
         let id_text = id.to_string();
@@ -101,9 +109,12 @@ async fn insert_in(
         audit::record(conn, ctx, now, event).await?;
         let attr = RowAttr { time: micros(created_at), role: 0 };
         if let Some(embedding) = new.embedding {
-            vectors.push(NewVector { key: pk, model: embedding.model, vector: embedding.vector, attr });
+            committed.vectors.push(NewVector { key: pk, model: embedding.model, vector: embedding.vector, attr });
         }
-        texts.push(NewText { key: pk, text: new.text.clone(), attr });
+        committed.texts.push(NewText { key: pk, text: new.text.clone(), attr });
+        if !new.tags.is_empty() {
+            committed.tags.push((pk, new.tags.iter().map(|tag| tag.as_str().to_owned()).collect()));
+        }
         inserted.push(Passage {
             id,
             agent_id: agent,
@@ -114,7 +125,7 @@ async fn insert_in(
             embedding: None,
         });
     }
-    Ok((inserted, (vectors, texts)))
+    Ok((inserted, committed))
 }
 
 /// Refuses vectors that cannot be compared with each other or with the agent's stored ones.
@@ -191,23 +202,26 @@ pub(super) async fn delete(
     let (job_store, ctx, agent_id) = (store.clone(), ctx.clone(), agent.to_string());
     store
         .write_then(
-            move |conn| Box::pin(async move { delete_in(conn, &job_store, &ctx, agent, id).await.map(|pk| ((), pk)) }),
-            move |store, pk| async move {
+            move |conn| {
+                Box::pin(async move { delete_in(conn, &job_store, &ctx, agent, id).await.map(|gone| ((), gone)) })
+            },
+            move |store, (pk, tags)| async move {
                 store.inner.vectors.after_delete(Kind::Passages, &agent_id, pk).await;
                 store.inner.texts.after_delete(&agent_id, pk).await;
+                store.inner.tags.after_delete(&agent_id, pk, tags).await;
             },
         )
         .await
 }
 
-/// Deletes the passage; returns its key, to remove from a loaded index once the deletion is committed.
+/// Deletes the passage; returns its key and tags, to remove from the loaded indexes once the deletion is committed.
 async fn delete_in(
     conn: &mut SqliteConnection,
     store: &SqliteStore,
     ctx: &WriteContext,
     agent: AgentId,
     id: PassageId,
-) -> Result<i64, StoreError> {
+) -> Result<(i64, Vec<String>), StoreError> {
     let now = store.now();
     let agent_id = agent.to_string();
     agents::require_exists(conn, &ctx.org, &agent_id).await?;
@@ -227,7 +241,7 @@ async fn delete_in(
         after: None,
     };
     audit::record(conn, ctx, now, event).await?;
-    Ok(pk)
+    Ok((pk, passage.tags.iter().map(|tag| tag.as_str().to_owned()).collect()))
 }
 
 pub(super) async fn count(store: &SqliteStore, org: &OrgId, agent: AgentId) -> Result<u64, StoreError> {

@@ -1,12 +1,11 @@
-//! What the in-memory rankings (vector and text) share: the filters they turn into a row predicate (time bounds,
-//! the passages holding the wanted tags) and reading their ranked keys back from the database, best first.
+//! What the in-memory rankings (vector and text) share: the time bounds they turn into a row predicate (the tag
+//! filter's keys come from `tag_cache`) and reading their ranked keys back from the database, best first.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashMap;
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use engram_core::search::{PassageFilter, Scored, TagMode};
+use engram_core::search::Scored;
 
 use super::rows::{self, micros};
 use crate::error::StoreError;
@@ -17,32 +16,6 @@ pub(super) fn time_bounds(
     to: Option<chrono::DateTime<chrono::Utc>>,
 ) -> (i64, i64) {
     (from.map_or(i64::MIN, micros), to.map_or(i64::MAX, micros))
-}
-
-/// The keys of the agent's passages that pass the tag filter, or `None` when there is no tag filter.
-pub(super) async fn tagged_passages(
-    conn: &mut SqliteConnection,
-    agent_id: &str,
-    filter: &PassageFilter,
-) -> Result<Option<Arc<HashSet<i64>>>, StoreError> {
-    let tags: std::collections::BTreeSet<&str> = filter.tags.iter().map(|t| t.as_str()).collect();
-    if tags.is_empty() {
-        return Ok(None);
-    }
-    let mut sql = QueryBuilder::<Sqlite>::new("SELECT passage_pk FROM passage_tags WHERE agent_id = ");
-    sql.push_bind(agent_id.to_owned()).push(" AND tag IN (");
-    let mut list = sql.separated(", ");
-    for tag in &tags {
-        list.push_bind(tag.to_string());
-    }
-    sql.push(")");
-    // Any: a passage holding two of the tags comes twice and the set keeps it once, so no grouping is needed and
-    // the covering index `(agent_id, tag, passage_pk)` answers alone.
-    if filter.tag_mode == TagMode::All {
-        sql.push(" GROUP BY passage_pk HAVING COUNT(*) = ").push_bind(tags.len() as i64);
-    }
-    let keys: Vec<i64> = sql.build_query_scalar().fetch_all(&mut *conn).await?;
-    Ok(Some(Arc::new(keys.into_iter().collect())))
 }
 
 /// The rows of the ranked keys (`select` ends in `pk IN `), keyed by pk.

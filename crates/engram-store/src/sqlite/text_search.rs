@@ -8,7 +8,7 @@ use engram_core::org::OrgId;
 use engram_core::passage::Passage;
 use engram_core::search::{MessageSearch, PassageQuery, Scored};
 
-use super::ranked::{fetch_by_key, in_rank_order, tagged_passages, time_bounds};
+use super::ranked::{fetch_by_key, in_rank_order, time_bounds};
 use super::rows::{self, MESSAGE_COLUMNS, PASSAGE_COLUMNS};
 use super::vectors::{Kind, RowAttr, role_code};
 use super::{SqliteStore, agents};
@@ -26,7 +26,7 @@ pub(super) async fn passages(
     if query.k == 0 {
         return Ok(Vec::new());
     }
-    let tagged = tagged_passages(&mut conn, &agent_id, &query.filter).await?;
+    let tagged = store.inner.tags.matching(&mut conn, &agent_id, &query.filter).await?;
     let (from, to) = time_bounds(query.filter.from, query.filter.to);
     let accept = move |key: i64, attr: &RowAttr| {
         attr.time >= from && attr.time <= to && tagged.as_ref().is_none_or(|keys| keys.contains(&key))

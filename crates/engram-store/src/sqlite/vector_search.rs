@@ -8,7 +8,7 @@ use engram_core::passage::{Embedding, Passage};
 use engram_core::search::{MessageSearch, PassageQuery, Scored};
 use engram_core::vector::Hit;
 
-use super::ranked::{fetch_by_key, in_rank_order, tagged_passages, time_bounds};
+use super::ranked::{fetch_by_key, in_rank_order, time_bounds};
 use super::rows::{self, MESSAGE_COLUMNS, PASSAGE_COLUMNS};
 use super::vectors::{Kind, Probe, RowAttr, role_code};
 use super::{SqliteStore, agents};
@@ -24,7 +24,7 @@ pub(super) async fn passages(
     let mut conn = store.read().await?;
     let agent_id = agent.to_string();
     agents::require_exists(&mut conn, org, &agent_id).await?;
-    let tagged = tagged_passages(&mut conn, &agent_id, &query.filter).await?;
+    let tagged = store.inner.tags.matching(&mut conn, &agent_id, &query.filter).await?;
     let (from, to) = time_bounds(query.filter.from, query.filter.to);
     let accept = move |key: i64, attr: &RowAttr| {
         attr.time >= from && attr.time <= to && tagged.as_ref().is_none_or(|keys| keys.contains(&key))

@@ -5,10 +5,10 @@ use engram_core::block::BlockPatch;
 use engram_core::id::AgentId;
 use engram_core::message::Role;
 use engram_core::page::PageRequest;
-use engram_core::search::PassageQuery;
+use engram_core::search::{PassageFilter, PassageQuery};
 use engram_store::{Store, StoreError};
 use engram_testkit::conformance::fixtures::{
-    Must, all_events, all_messages, assert_gap_free, ctx, day, label, message, new_agent, org, passage,
+    Must, all_events, all_messages, assert_gap_free, ctx, day, label, message, new_agent, org, passage, tag,
 };
 
 use super::support::{FixedClock, check_message_search, open, open_with_clock, raw};
@@ -72,7 +72,19 @@ async fn ids_sort_by_creation_under_a_frozen_clock() {
 
 /// The passage ids a text search for `word` finds (at most 1,000), sorted.
 async fn found_passages(store: &dyn Store, org: &engram_core::org::OrgId, agent: AgentId, word: &str) -> Vec<String> {
-    let query = PassageQuery { text: word.into(), k: 1000, filter: Default::default() };
+    found_tagged(store, org, agent, word, &[]).await
+}
+
+/// [`found_passages`] among the passages holding any of `tags` (all passages when there are none).
+async fn found_tagged(
+    store: &dyn Store,
+    org: &engram_core::org::OrgId,
+    agent: AgentId,
+    word: &str,
+    tags: &[&str],
+) -> Vec<String> {
+    let filter = PassageFilter { tags: tags.iter().map(|t| tag(t)).collect(), ..Default::default() };
+    let query = PassageQuery { text: word.into(), k: 1000, filter };
     let found = store.search_passages_text(org, agent, &query).await.must("search passages");
     let mut ids: Vec<String> = found.iter().map(|s| s.item.id.to_string()).collect();
     ids.sort();
@@ -90,8 +102,10 @@ async fn full_text_indexes_follow_their_tables() {
     let passages = store.insert_passages(&ctx, agent.id, batch).await.must("insert");
     let mut kept: Vec<String> = passages.iter().map(|p| p.id.to_string()).collect();
     kept.sort();
-    // The first search builds the agent's index from the table.
+    // The first search builds the agent's index from the table; the first tag filter, its tags.
     assert_eq!(found_passages(&store, &org, agent.id, "cats").await, kept);
+    assert_eq!(found_tagged(&store, &org, agent.id, "cats", &["t"]).await, kept);
+    assert!(found_tagged(&store, &org, agent.id, "cats", &["u"]).await.is_empty());
     let msgs = (0..10).map(|i| message(Role::User, &format!("message {i}"))).collect();
     store.append_messages(&ctx, agent.id, msgs).await.must("append");
     check_message_search(&store, &org, agent.id, "message").await;
@@ -101,12 +115,18 @@ async fn full_text_indexes_follow_their_tables() {
         store.delete_passage(&ctx, agent.id, p.id).await.must("delete passage");
         kept.retain(|id| *id != p.id.to_string());
     }
-    let more = (0..5).map(|i| passage(&format!("five more cats, {i}"), &[], None)).collect();
+    let tagged_t = kept.clone();
+    let more = (0..5).map(|i| passage(&format!("five more cats, {i}"), &["u"], None)).collect();
     let more = store.insert_passages(&ctx, agent.id, more).await.must("insert more");
-    kept.extend(more.iter().map(|p| p.id.to_string()));
+    let mut tagged_u: Vec<String> = more.iter().map(|p| p.id.to_string()).collect();
+    tagged_u.sort();
+    kept.extend(tagged_u.iter().cloned());
     kept.sort();
     assert_eq!(kept.len(), 25);
     assert_eq!(found_passages(&store, &org, agent.id, "cats").await, kept);
+    assert_eq!(found_tagged(&store, &org, agent.id, "cats", &["t"]).await, tagged_t);
+    assert_eq!(found_tagged(&store, &org, agent.id, "cats", &["u"]).await, tagged_u);
+    assert_eq!(found_tagged(&store, &org, agent.id, "cats", &["t", "u"]).await, kept);
     let msgs = (10..15).map(|i| message(Role::User, &format!("message {i}"))).collect();
     store.append_messages(&ctx, agent.id, msgs).await.must("append more");
     check_message_search(&store, &org, agent.id, "message").await;
@@ -115,6 +135,7 @@ async fn full_text_indexes_follow_their_tables() {
     store.close().await;
     let store = open(tmp.path()).await;
     assert_eq!(found_passages(&store, &org, agent.id, "cats").await, kept);
+    assert_eq!(found_tagged(&store, &org, agent.id, "cats", &["u"]).await, tagged_u);
     check_message_search(&store, &org, agent.id, "message").await;
 
     store.delete_agent(&ctx, agent.id).await.must("delete agent");
