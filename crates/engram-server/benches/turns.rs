@@ -30,6 +30,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engram_core::audit::{Actor, ActorKind, WriteContext};
+
+/// The allocator the `engram` binary uses (its `main.rs`), so the server child measured here allocates as it does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use engram_core::id::{AgentId, StepId};
 use engram_core::message::{NewMessage, Role};
 use engram_core::org::OrgId;

@@ -20,6 +20,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: a turn makes thousands of short-lived allocations across the async
+/// workers and SQLite's threads, where glibc's malloc spent about a fifth of the server's CPU (its arena
+/// consolidation and free lists, measured with `perf` under `benches/turns.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

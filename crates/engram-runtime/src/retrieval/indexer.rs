@@ -27,6 +27,11 @@ const CATCH_UP_LIMIT: u32 = 256;
 const IDLE: Duration = Duration::from_secs(30);
 /// Sleep after a round that could not embed everything (model unavailable, provider failing).
 const BACKOFF: Duration = Duration::from_secs(60);
+/// After such a round, the part of [`BACKOFF`] that no wake-up cuts short. New rows wake the indexer after every
+/// run; while some rows cannot be embedded, each such round would read the same pending rows again (every turn of
+/// a server without an embedding model), so wake-ups are heeded at most this often. A wake-up meanwhile is kept
+/// (a `Notify` permit), so rows that can be embedded wait at most this long.
+const STUCK_PAUSE: Duration = Duration::from_secs(1);
 
 /// Wakes the indexer.
 #[derive(Debug, Clone, Default)]
@@ -62,7 +67,10 @@ pub(super) fn spawn(retrieval: Retrieval) -> IndexerHandle {
             let sleep = match round(&retrieval, None, BATCH).await {
                 Round::Full => Duration::ZERO,
                 Round::Done => IDLE,
-                Round::Stuck => BACKOFF,
+                Round::Stuck => {
+                    tokio::time::sleep(STUCK_PAUSE).await;
+                    BACKOFF - STUCK_PAUSE
+                }
             };
             if !sleep.is_zero() {
                 let _ = tokio::time::timeout(sleep, retrieval.indexer.0.notified()).await;

@@ -18,7 +18,7 @@ use engram_core::run::{NewStep, Run, RunOutcome, RunStatus, Step, StopReason, Us
 
 use super::rows::{self, col, int_as, micros, parsed, stored_time, time_col};
 use super::writer::Durability;
-use super::{SqliteStore, messages};
+use super::{SqliteStore, agents, messages};
 use crate::error::StoreError;
 
 pub(super) const RUN_COLUMNS: &str =
@@ -199,26 +199,14 @@ async fn record_step_in(
     let now = store.now();
     let agent_id = agent.to_string();
     let run_id = step.run_id.to_string();
-    // One round trip checks both the agent and that the run is the agent's: this runs on every step.
-    let (agent_exists, owner): (bool, Option<String>) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM agents WHERE org_id = ?1 AND id = ?2), \
-                (SELECT agent_id FROM runs WHERE org_id = ?1 AND id = ?3)",
-    )
-    .bind(ctx.org.as_str())
-    .bind(&agent_id)
-    .bind(&run_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    if !agent_exists {
-        return Err(StoreError::not_found("agent", &agent_id));
-    }
-    if owner.as_deref() != Some(agent_id.as_str()) {
-        return Err(StoreError::not_found("run", &run_id));
-    }
+    // The step's insert checks the agent and that the run is the agent's (this runs on every step, so the checks
+    // cost no round trip of their own); only when it inserts nothing is it asked why.
     let step_id = step.id.to_string();
     let inserted = sqlx::query(
         "INSERT INTO steps (id, run_id, org_id, model, prompt_tokens, completion_tokens, duration_ms, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+         WHERE EXISTS (SELECT 1 FROM agents WHERE org_id = ?3 AND id = ?9) \
+           AND (SELECT agent_id FROM runs WHERE org_id = ?3 AND id = ?2) = ?9",
     )
     .bind(&step_id)
     .bind(&run_id)
@@ -228,10 +216,12 @@ async fn record_step_in(
     .bind(to_i64("completion_tokens", step.usage.completion_tokens)?)
     .bind(to_i64("duration_ms", step.duration_ms)?)
     .bind(micros(now))
+    .bind(&agent_id)
     .execute(&mut *conn)
     .await;
     match inserted {
-        Ok(_) => {}
+        Ok(done) if done.rows_affected() == 1 => {}
+        Ok(_) => return Err(missing_step_owner(conn, &ctx.org, &agent_id, &run_id).await),
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
             return Err(StoreError::AlreadyExists(format!("step `{step_id}` is already recorded")));
         }
@@ -248,6 +238,14 @@ async fn record_step_in(
         end_in(conn, store, &ctx.org, &run_id, &outcome).await?;
     }
     Ok(appended)
+}
+
+/// Why a step could not be recorded: the agent is not the organisation's, or the run is not the agent's.
+async fn missing_step_owner(conn: &mut SqliteConnection, org: &OrgId, agent_id: &str, run_id: &str) -> StoreError {
+    match agents::require_exists(conn, org, agent_id).await {
+        Ok(()) => StoreError::not_found("run", run_id),
+        Err(error) => error,
+    }
 }
 
 fn check_final(outcome: &RunOutcome) -> Result<(), StoreError> {
