@@ -58,6 +58,11 @@ use measure::{Latencies, Progress, dir_bytes, mib, rss_mib};
 use modes::{MODES, Searcher, pool};
 use report::{Series, SizeReport};
 
+/// The allocator the `engram` binary uses (its `main.rs`), so the store and indexes measured here allocate as the
+/// server does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Results per search.
 const K: u32 = 10;
 /// The tag the filtered searches ask for (one of ten, uniformly spread: about 10% of rows).

@@ -8,9 +8,8 @@ use engram_core::org::OrgId;
 use engram_core::passage::Passage;
 use engram_core::search::{MessageSearch, PassageQuery, Scored};
 
-use super::ranked::{fetch_by_key, in_rank_order, time_bounds};
-use super::rows::{self, MESSAGE_COLUMNS, PASSAGE_COLUMNS};
-use super::vectors::{Kind, RowAttr, role_code};
+use super::ranked::{message_filter, messages_in_order, passage_filter, passages_in_order};
+use super::vectors::Kind;
 use super::{SqliteStore, agents};
 use crate::error::StoreError;
 
@@ -26,17 +25,11 @@ pub(super) async fn passages(
     if query.k == 0 {
         return Ok(Vec::new());
     }
-    let tagged = store.inner.tags.matching(&mut conn, &agent_id, &query.filter).await?;
-    let (from, to) = time_bounds(query.filter.from, query.filter.to);
-    let accept = move |key: i64, attr: &RowAttr| {
-        attr.time >= from && attr.time <= to && tagged.as_ref().is_none_or(|keys| keys.contains(&key))
-    };
+    let accept = passage_filter(store, &mut conn, &agent_id, &query.filter).await?;
     let k = query.k as usize;
     let ranked =
         store.inner.texts.search(&mut conn, Kind::Passages, org.as_str(), &agent_id, &query.text, k, accept).await?;
-    let sql = format!("SELECT {PASSAGE_COLUMNS} FROM passages p WHERE p.pk IN ");
-    let found = fetch_by_key(&mut conn, &sql, &ranked).await?;
-    in_rank_order(&ranked, found, |row| Ok(rows::passage(row, false)?.item))
+    passages_in_order(&mut conn, &ranked).await
 }
 
 pub(super) async fn messages(
@@ -51,15 +44,9 @@ pub(super) async fn messages(
     if query.limit == 0 {
         return Ok(Vec::new());
     }
-    let (from, to) = time_bounds(query.from, query.to);
-    let role = query.role.map(role_code);
-    let accept = move |_key: i64, attr: &RowAttr| {
-        attr.time >= from && attr.time <= to && role.is_none_or(|role| attr.role == role)
-    };
+    let accept = message_filter(query);
     let k = query.limit as usize;
     let ranked =
         store.inner.texts.search(&mut conn, Kind::Messages, org.as_str(), &agent_id, &query.text, k, accept).await?;
-    let sql = format!("SELECT pk, {MESSAGE_COLUMNS} FROM messages WHERE pk IN ");
-    let found = fetch_by_key(&mut conn, &sql, &ranked).await?;
-    in_rank_order(&ranked, found, rows::message)
+    messages_in_order(&mut conn, &ranked).await
 }

@@ -8,9 +8,8 @@ use engram_core::passage::{Embedding, Passage};
 use engram_core::search::{MessageSearch, PassageQuery, Scored};
 use engram_core::vector::Hit;
 
-use super::ranked::{fetch_by_key, in_rank_order, time_bounds};
-use super::rows::{self, MESSAGE_COLUMNS, PASSAGE_COLUMNS};
-use super::vectors::{Kind, Probe, RowAttr, role_code};
+use super::ranked::{message_filter, messages_in_order, passage_filter, passages_in_order};
+use super::vectors::{Kind, Probe};
 use super::{SqliteStore, agents};
 use crate::error::StoreError;
 
@@ -24,18 +23,11 @@ pub(super) async fn passages(
     let mut conn = store.read().await?;
     let agent_id = agent.to_string();
     agents::require_exists(&mut conn, org, &agent_id).await?;
-    let tagged = store.inner.tags.matching(&mut conn, &agent_id, &query.filter).await?;
-    let (from, to) = time_bounds(query.filter.from, query.filter.to);
-    let accept = move |key: i64, attr: &RowAttr| {
-        attr.time >= from && attr.time <= to && tagged.as_ref().is_none_or(|keys| keys.contains(&key))
-    };
+    let accept = passage_filter(store, &mut conn, &agent_id, &query.filter).await?;
     let probe = Probe { model: &embedding.model, vector: &embedding.vector };
     let k = query.k as usize;
     let hits = store.inner.vectors.search(&mut conn, Kind::Passages, &agent_id, probe, k, accept).await?;
-    let sql = format!("SELECT {PASSAGE_COLUMNS} FROM passages p WHERE p.pk IN ");
-    let ranked = ranked(&hits);
-    let found = fetch_by_key(&mut conn, &sql, &ranked).await?;
-    in_rank_order(&ranked, found, |row| Ok(rows::passage(row, false)?.item))
+    passages_in_order(&mut conn, &ranked(&hits)).await
 }
 
 pub(super) async fn messages(
@@ -51,18 +43,11 @@ pub(super) async fn messages(
     if query.limit == 0 {
         return Ok(Vec::new());
     }
-    let (from, to) = time_bounds(query.from, query.to);
-    let role = query.role.map(role_code);
-    let accept = move |_key: i64, attr: &RowAttr| {
-        attr.time >= from && attr.time <= to && role.is_none_or(|role| attr.role == role)
-    };
+    let accept = message_filter(query);
     let probe = Probe { model: &embedding.model, vector: &embedding.vector };
     let k = query.limit as usize;
     let hits = store.inner.vectors.search(&mut conn, Kind::Messages, &agent_id, probe, k, accept).await?;
-    let sql = format!("SELECT pk, {MESSAGE_COLUMNS} FROM messages WHERE pk IN ");
-    let ranked = ranked(&hits);
-    let found = fetch_by_key(&mut conn, &sql, &ranked).await?;
-    in_rank_order(&ranked, found, rows::message)
+    messages_in_order(&mut conn, &ranked(&hits)).await
 }
 
 /// The hits as (key, score) pairs, best first.
