@@ -151,9 +151,12 @@ impl SqliteStore {
         let conn = migrations.acquire().await.map(PoolConnection::detach);
         migrations.close().await;
         let conn = conn?;
+        // No ping before each acquire (sqlx's default): it is a round trip to the connection's worker thread on every
+        // read, twice per agent step, and a connection to a local file does not go stale the way a socket does.
         let reader = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             .acquire_timeout(queue_wait)
+            .test_before_acquire(false)
             .connect_with(connect.clone().create_if_missing(false).pragma("query_only", "ON"))
             .await;
         let reader = match reader {
