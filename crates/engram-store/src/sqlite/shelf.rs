@@ -1,31 +1,42 @@
-//! A shelf of per-agent in-memory indexes (vector or text): one entry per agent, created on first use and shared by
-//! every search and write of that agent through an `Arc`.
+//! A shelf of per-agent in-memory indexes (vectors, text, tags): one entry per agent, created on first use and shared
+//! by every search and write of that agent through an `Arc`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-/// Every agent's entry of one kind of index.
-pub(super) struct Shelf<E> {
-    entries: Mutex<HashMap<String, Arc<E>>>,
+/// One agent's index: `None` until loaded. A loader holds `gate` while it reads the rows and installs the index; a
+/// writer commits first, then holds `gate` while it applies its change, so no committed change is missed.
+pub(super) struct Entry<T> {
+    pub(super) gate: tokio::sync::Mutex<()>,
+    pub(super) data: RwLock<Option<T>>,
 }
 
-impl<E> Default for Shelf<E> {
+impl<T> Default for Entry<T> {
+    fn default() -> Self {
+        Self { gate: tokio::sync::Mutex::new(()), data: RwLock::new(None) }
+    }
+}
+
+/// Every agent's entry of one kind of index.
+pub(super) struct Shelf<T> {
+    entries: Mutex<HashMap<String, Arc<Entry<T>>>>,
+}
+
+impl<T> Default for Shelf<T> {
     fn default() -> Self {
         Self { entries: Mutex::new(HashMap::new()) }
     }
 }
 
-impl<E: Default> Shelf<E> {
+impl<T> Shelf<T> {
     /// The agent's entry, created empty if it has none yet.
-    pub(super) fn entry(&self, agent_id: &str) -> Arc<E> {
+    pub(super) fn entry(&self, agent_id: &str) -> Arc<Entry<T>> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries.entry(agent_id.to_owned()).or_default().clone()
     }
-}
 
-impl<E> Shelf<E> {
     /// The agent's entry if it has one (a write need not create an entry nobody has searched).
-    pub(super) fn existing(&self, agent_id: &str) -> Option<Arc<E>> {
+    pub(super) fn existing(&self, agent_id: &str) -> Option<Arc<Entry<T>>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner).get(agent_id).cloned()
     }
 

@@ -11,28 +11,22 @@
 //! set that a search is still reading copies it first.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError};
 
 use sqlx::SqliteConnection;
 
 use engram_core::search::{PassageFilter, TagMode};
 
-use super::shelf::Shelf;
+use super::shelf::{Entry, Shelf};
 use crate::error::StoreError;
 
 /// Passage keys by tag, for one agent.
 type Tagged = HashMap<String, Arc<HashSet<i64>>>;
 
-#[derive(Default)]
-struct Entry {
-    gate: tokio::sync::Mutex<()>,
-    data: RwLock<Option<Tagged>>,
-}
-
 /// The tags of every agent's passages that a search has asked about.
 #[derive(Default)]
 pub(super) struct TagCache {
-    agents: Shelf<Entry>,
+    agents: Shelf<Tagged>,
 }
 
 impl TagCache {
@@ -95,7 +89,7 @@ impl TagCache {
 }
 
 /// Reads the agent's tags unless they are loaded.
-async fn load(conn: &mut SqliteConnection, agent_id: &str, entry: &Arc<Entry>) -> Result<(), StoreError> {
+async fn load(conn: &mut SqliteConnection, agent_id: &str, entry: &Arc<Entry<Tagged>>) -> Result<(), StoreError> {
     if entry.data.read().unwrap_or_else(PoisonError::into_inner).is_some() {
         return Ok(());
     }

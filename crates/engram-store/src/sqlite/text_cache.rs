@@ -19,7 +19,7 @@
 //! Loading streams the rows and indexes them in chunks (`extend`) on blocking threads; searches run on blocking threads too,
 //! never on the async workers.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError};
 
 use futures::TryStreamExt;
 use sqlx::sqlite::SqliteRow;
@@ -28,7 +28,7 @@ use sqlx::{Row, SqliteConnection};
 use engram_core::text_index::TextIndex;
 
 use super::rows;
-use super::shelf::Shelf;
+use super::shelf::{Entry, Shelf};
 use super::vectors::{Kind, RowAttr};
 use crate::error::StoreError;
 
@@ -41,12 +41,6 @@ struct Loaded {
     position: i64,
 }
 
-#[derive(Default)]
-struct Entry {
-    gate: tokio::sync::Mutex<()>,
-    data: RwLock<Option<Loaded>>,
-}
-
 /// A committed passage to add to a loaded index.
 pub(super) struct NewText {
     pub key: i64,
@@ -57,12 +51,12 @@ pub(super) struct NewText {
 /// The text indexes of one store.
 #[derive(Default)]
 pub(super) struct TextCache {
-    passages: Shelf<Entry>,
-    messages: Shelf<Entry>,
+    passages: Shelf<Loaded>,
+    messages: Shelf<Loaded>,
 }
 
 impl TextCache {
-    fn shelf(&self, kind: Kind) -> &Shelf<Entry> {
+    fn shelf(&self, kind: Kind) -> &Shelf<Loaded> {
         match kind {
             Kind::Passages => &self.passages,
             Kind::Messages => &self.messages,
@@ -138,7 +132,11 @@ impl TextCache {
 }
 
 /// Builds the agent's passage index unless it is loaded.
-async fn load_passages(conn: &mut SqliteConnection, agent_id: &str, entry: &Arc<Entry>) -> Result<(), StoreError> {
+async fn load_passages(
+    conn: &mut SqliteConnection,
+    agent_id: &str,
+    entry: &Arc<Entry<Loaded>>,
+) -> Result<(), StoreError> {
     if entry.data.read().unwrap_or_else(PoisonError::into_inner).is_some() {
         return Ok(());
     }
@@ -157,7 +155,7 @@ async fn catch_up_messages(
     conn: &mut SqliteConnection,
     org: &str,
     agent_id: &str,
-    entry: &Arc<Entry>,
+    entry: &Arc<Entry<Loaded>>,
 ) -> Result<(), StoreError> {
     let _gate = entry.gate.lock().await;
     let after = entry.data.read().unwrap_or_else(PoisonError::into_inner).as_ref().map(|loaded| loaded.position);

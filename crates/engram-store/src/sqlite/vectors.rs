@@ -11,13 +11,13 @@
 //! applies its change. The SQLite backend is one process per data directory, so no other process can write behind
 //! the index's back. Scans and index updates run on blocking threads, never on the async workers.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError};
 
 use engram_core::vector::{Hit, IndexConfig, VectorIndex};
 use sqlx::{Row, SqliteConnection};
 
 use super::rows::{self, decode_vector};
-use super::shelf::Shelf;
+use super::shelf::{Entry, Shelf};
 use crate::error::StoreError;
 
 /// What the index keeps of a row so filters run during the scan: its time (micros) and, for messages, its role.
@@ -77,12 +77,6 @@ struct Loaded {
     index: Option<VectorIndex<RowAttr>>,
 }
 
-#[derive(Default)]
-struct Entry {
-    gate: tokio::sync::Mutex<()>,
-    data: RwLock<Option<Loaded>>,
-}
-
 /// A row to add to a loaded index after its commit.
 pub(super) struct NewVector {
     pub key: i64,
@@ -95,8 +89,8 @@ pub(super) struct NewVector {
 #[derive(Default)]
 pub(super) struct VectorCache {
     config: IndexConfig,
-    passages: Shelf<Entry>,
-    messages: Shelf<Entry>,
+    passages: Shelf<Loaded>,
+    messages: Shelf<Loaded>,
 }
 
 /// What a search is compared against: the query's model and vector.
@@ -106,7 +100,7 @@ pub(super) struct Probe<'a> {
 }
 
 impl VectorCache {
-    fn shelf(&self, kind: Kind) -> &Shelf<Entry> {
+    fn shelf(&self, kind: Kind) -> &Shelf<Loaded> {
         match kind {
             Kind::Passages => &self.passages,
             Kind::Messages => &self.messages,
@@ -202,7 +196,7 @@ impl VectorCache {
         conn: &mut SqliteConnection,
         kind: Kind,
         agent_id: &str,
-        entry: &Arc<Entry>,
+        entry: &Arc<Entry<Loaded>>,
     ) -> Result<(), StoreError> {
         if entry.data.read().unwrap_or_else(PoisonError::into_inner).is_some() {
             return Ok(());
