@@ -17,6 +17,22 @@ impl<T> Default for Entry<T> {
     }
 }
 
+impl<T> Entry<T> {
+    fn is_loaded(&self) -> bool {
+        self.data.read().unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
+    /// The gate, held, when the entry still needs loading (the caller loads and installs under it); `None` once it
+    /// is loaded, by this caller or another it waited for.
+    pub(super) async fn gate_unloaded(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        if self.is_loaded() {
+            return None;
+        }
+        let gate = self.gate.lock().await;
+        (!self.is_loaded()).then_some(gate)
+    }
+}
+
 /// Every agent's entry of one kind of index.
 pub(super) struct Shelf<T> {
     entries: Mutex<HashMap<String, Arc<Entry<T>>>>,

@@ -90,13 +90,7 @@ impl TagCache {
 
 /// Reads the agent's tags unless they are loaded.
 async fn load(conn: &mut SqliteConnection, agent_id: &str, entry: &Arc<Entry<Tagged>>) -> Result<(), StoreError> {
-    if entry.data.read().unwrap_or_else(PoisonError::into_inner).is_some() {
-        return Ok(());
-    }
-    let _gate = entry.gate.lock().await;
-    if entry.data.read().unwrap_or_else(PoisonError::into_inner).is_some() {
-        return Ok(());
-    }
+    let Some(_gate) = entry.gate_unloaded().await else { return Ok(()) };
     let rows: Vec<(String, i64)> = sqlx::query_as("SELECT tag, passage_pk FROM passage_tags WHERE agent_id = ?1")
         .bind(agent_id)
         .fetch_all(&mut *conn)

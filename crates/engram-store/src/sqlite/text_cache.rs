@@ -137,13 +137,7 @@ async fn load_passages(
     agent_id: &str,
     entry: &Arc<Entry<Loaded>>,
 ) -> Result<(), StoreError> {
-    if entry.data.read().unwrap_or_else(PoisonError::into_inner).is_some() {
-        return Ok(());
-    }
-    let _gate = entry.gate.lock().await;
-    if entry.data.read().unwrap_or_else(PoisonError::into_inner).is_some() {
-        return Ok(());
-    }
+    let Some(_gate) = entry.gate_unloaded().await else { return Ok(()) };
     let rows = sqlx::query("SELECT pk, text, created_at FROM passages WHERE agent_id = ?1").bind(agent_id).fetch(conn);
     let (index, _) = index_rows(TextIndex::new(), rows, Kind::Passages).await?;
     *entry.data.write().unwrap_or_else(PoisonError::into_inner) = Some(Loaded { index, position: 0 });

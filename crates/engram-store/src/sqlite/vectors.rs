@@ -198,13 +198,7 @@ impl VectorCache {
         agent_id: &str,
         entry: &Arc<Entry<Loaded>>,
     ) -> Result<(), StoreError> {
-        if entry.data.read().unwrap_or_else(PoisonError::into_inner).is_some() {
-            return Ok(());
-        }
-        let _gate = entry.gate.lock().await;
-        if entry.data.read().unwrap_or_else(PoisonError::into_inner).is_some() {
-            return Ok(());
-        }
+        let Some(_gate) = entry.gate_unloaded().await else { return Ok(()) };
         let rows = load_rows(conn, kind, agent_id).await?;
         let config = self.config.clone();
         let build = move || {

@@ -37,26 +37,31 @@ enum End {
     Panic,
 }
 
+/// Records one audit event about block `target_id` (taking the organisation's next `seq`); answers the seq.
+async fn record_event(conn: &mut SqliteConnection, target_id: &str) -> Result<i64, StoreError> {
+    let ctx = WriteContext {
+        org: org(),
+        actor: Actor { kind: ActorKind::ApiKey, id: "key_test".into() },
+        run_id: None,
+        step_id: None,
+        request_id: None,
+    };
+    let event = Event {
+        action: Action::BlockUpdate,
+        target_kind: TargetKind::Block,
+        target_id,
+        agent_id: None,
+        before: None,
+        after: None,
+    };
+    audit::record(conn, &ctx, Utc::now(), event).await
+}
+
 /// A job that records one audit event (taking the organisation's next `seq`), then ends as told. Answers the seq.
 fn audited(end: End) -> (Box<dyn Queued>, Answer) {
     queued(move |conn| {
         Box::pin(async move {
-            let ctx = WriteContext {
-                org: org(),
-                actor: Actor { kind: ActorKind::ApiKey, id: "key_test".into() },
-                run_id: None,
-                step_id: None,
-                request_id: None,
-            };
-            let event = Event {
-                action: Action::BlockUpdate,
-                target_kind: TargetKind::Block,
-                target_id: "block_x",
-                agent_id: None,
-                before: None,
-                after: None,
-            };
-            let seq = audit::record(conn, &ctx, Utc::now(), event).await?;
+            let seq = record_event(conn, "block_x").await?;
             match end {
                 End::Succeed => Ok(seq),
                 End::Fail => Err(StoreError::AlreadyExists(format!("job with seq {seq} fails after writing"))),
@@ -183,26 +188,7 @@ async fn deferred_writes_commit_without_fsync_and_the_next_durable_one_syncs() {
 
     // A deferred write is committed and visible at once, and survives the process letting go of the database.
     let deferred = store
-        .write_with(Durability::Deferred, |conn| {
-            Box::pin(async move {
-                let ctx = WriteContext {
-                    org: org(),
-                    actor: Actor { kind: ActorKind::ApiKey, id: "key_test".into() },
-                    run_id: None,
-                    step_id: None,
-                    request_id: None,
-                };
-                let event = Event {
-                    action: Action::BlockUpdate,
-                    target_kind: TargetKind::Block,
-                    target_id: "block_y",
-                    agent_id: None,
-                    before: None,
-                    after: None,
-                };
-                audit::record(conn, &ctx, Utc::now(), event).await
-            })
-        })
+        .write_with(Durability::Deferred, |conn| Box::pin(async move { record_event(conn, "block_y").await }))
         .await
         .unwrap();
     assert_eq!(deferred, 1);
